@@ -1,0 +1,433 @@
+//! A log event → its ECS JSON document, written straight into the request buffer.
+//!
+//! Layout of every document (one line, no whitespace):
+//! ```json
+//! {"@timestamp":"2026-11-22T03:57:08.123Z","message":"…",
+//!  "event":{"id":"…","ingested":"…"},
+//!  "aws":{"cloudwatch":{"log_group":"…","log_stream":"…"},
+//!         "kinesis":{"name":"…","shard_id":"…","sequence_number":"…"}},
+//!  "cloud":{"provider":"aws","account":{"id":"…"},"region":"…"},
+//!  "json":{…the message's own fields, when the message is a JSON object…}}
+//! ```
+//! Why this shape:
+//! - the fields of a JSON message go under one object field (default `json`) instead of the
+//!   document root, so an application that logs `{"message":{…}}` or `{"@timestamp":"…"}` can
+//!   never cause a mapping conflict with (or overwrite) the fields the forwarder owns;
+//! - everything constant for a record (the `aws` and `cloud` objects) is rendered once per
+//!   record into [`RecordContext`] and copied per event;
+//! - the message is copied as the JSON string token the payload carried, escapes included, so
+//!   the most expensive field is never unescaped and re-escaped.
+
+use serde::de::IgnoredAny;
+
+use crate::input::{LogEvent, Payload, RecordSource};
+use crate::time;
+
+/// Why an event cannot become a document. The event is dead-lettered with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    #[error("event timestamp {0} ms is outside the years 0000-9999")]
+    TimestampOutOfRange(i64),
+}
+
+/// The fields shared by every event of one record, pre-rendered.
+#[derive(Debug, Default)]
+pub struct RecordContext {
+    tail: Vec<u8>,
+}
+
+impl RecordContext {
+    /// Renders the `aws` and `cloud` objects for events of `payload` from `source`.
+    pub fn set(&mut self, source: &RecordSource<'_>, payload: &Payload<'_>) {
+        let t = &mut self.tail;
+        t.clear();
+        t.extend_from_slice(br#""aws":{"cloudwatch":{"log_group":"#);
+        push_str(t, &payload.log_group);
+        t.extend_from_slice(br#","log_stream":"#);
+        push_str(t, &payload.log_stream);
+        t.extend_from_slice(br#"},"kinesis":{"name":"#);
+        push_str(t, source.stream_name);
+        t.extend_from_slice(br#","shard_id":"#);
+        push_str(t, source.shard_id);
+        t.extend_from_slice(br#","sequence_number":"#);
+        push_str(t, source.sequence_number);
+        t.extend_from_slice(br#"}},"cloud":{"provider":"aws","account":{"id":"#);
+        push_str(t, &payload.owner);
+        t.extend_from_slice(br#"},"region":"#);
+        push_str(t, source.region);
+        t.push(b'}');
+    }
+}
+
+/// Writes documents; holds the per-invocation fields and a reusable scratch buffer.
+#[derive(Debug)]
+pub struct DocumentWriter {
+    /// `,"json":` for the configured field, or `None` when JSON parsing is off.
+    json_key: Option<Vec<u8>>,
+    /// `"ingested":"…"` for this invocation.
+    ingested: Vec<u8>,
+    scratch: String,
+}
+
+impl DocumentWriter {
+    pub fn new(json_field: Option<&str>) -> Self {
+        let json_key = json_field.map(|f| {
+            let mut k = b",".to_vec();
+            push_str(&mut k, f);
+            k.push(b':');
+            k
+        });
+        let mut w = Self {
+            json_key,
+            ingested: Vec::new(),
+            scratch: String::new(),
+        };
+        w.set_ingested(time::now_millis());
+        w
+    }
+
+    /// Sets `event.ingested` (processing time) for the documents of one invocation.
+    pub fn set_ingested(&mut self, now_ms: i64) {
+        self.ingested.clear();
+        self.ingested.extend_from_slice(br#""ingested":""#);
+        time::push_rfc3339_millis(&mut self.ingested, now_ms);
+        self.ingested.push(b'"');
+    }
+
+    /// Appends the document for `event` to `out`. On error nothing is appended.
+    pub fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        ctx: &RecordContext,
+        event: &LogEvent<'_>,
+    ) -> Result<(), DocumentError> {
+        if !time::in_range(event.timestamp) {
+            return Err(DocumentError::TimestampOutOfRange(event.timestamp));
+        }
+        out.extend_from_slice(br#"{"@timestamp":""#);
+        time::push_rfc3339_millis(out, event.timestamp);
+        out.extend_from_slice(br#"","message":"#);
+        out.extend_from_slice(event.message.get().as_bytes());
+        out.extend_from_slice(br#","event":{"id":"#);
+        push_id(out, event);
+        out.push(b',');
+        out.extend_from_slice(&self.ingested);
+        out.extend_from_slice(b"},");
+        out.extend_from_slice(&ctx.tail);
+        if let Some(key) = &self.json_key {
+            if json_object_text(event.message.get(), &mut self.scratch) {
+                out.extend_from_slice(key);
+                minify_into(self.scratch.as_bytes(), out);
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// Appends the event id as a JSON string (ids sent as numbers are quoted).
+pub fn push_id(out: &mut Vec<u8>, event: &LogEvent<'_>) {
+    if event.id_is_number() {
+        out.push(b'"');
+        out.extend_from_slice(event.id.get().as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(event.id.get().as_bytes());
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// If the JSON string token `raw` holds a JSON object, leaves the object's text (unescaped
+/// from the string) in `scratch` and returns true.
+fn json_object_text(raw: &str, scratch: &mut String) -> bool {
+    let Some(inner) = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+        return false;
+    };
+    // Cheap test on the escaped text first: most messages are not JSON objects.
+    let trimmed = trim_escaped_whitespace(inner);
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
+        return false;
+    }
+    scratch.clear();
+    if !unescape_json_string(trimmed, scratch) {
+        return false;
+    }
+    if serde_json::from_str::<IgnoredAny>(scratch).is_err() {
+        return false;
+    }
+    // Skipping strings does not check `\u` surrogate pairs; a lone surrogate would make the
+    // document invalid for strict parsers, so check the (rare) objects that escape one.
+    if scratch.contains("\\ud") || scratch.contains("\\uD") {
+        return serde_json::from_str::<serde_json::Value>(scratch).is_ok();
+    }
+    true
+}
+
+fn trim_escaped_whitespace(mut s: &str) -> &str {
+    const WS: [&str; 4] = ["\\n", "\\r", "\\t", " "];
+    'start: loop {
+        for w in WS {
+            if let Some(rest) = s.strip_prefix(w) {
+                s = rest;
+                continue 'start;
+            }
+        }
+        break;
+    }
+    'end: loop {
+        for w in WS {
+            // A trailing `\\n` is an escaped backslash followed by `n`, not a newline.
+            if let Some(rest) = s.strip_suffix(w) {
+                if w.starts_with('\\') && rest.ends_with('\\') {
+                    break 'end;
+                }
+                s = rest;
+                continue 'end;
+            }
+        }
+        break;
+    }
+    s
+}
+
+/// Unescapes the content of a JSON string (without its quotes) into `out`. Returns false on an
+/// invalid escape or a lone surrogate.
+pub fn unescape_json_string(s: &str, out: &mut String) -> bool {
+    let mut rest = s;
+    while let Some(pos) = rest.find('\\') {
+        out.push_str(&rest[..pos]);
+        let bytes = rest.as_bytes();
+        let Some(&kind) = bytes.get(pos + 1) else {
+            return false;
+        };
+        let mut consumed = 2;
+        match kind {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let Some(hi) = hex4(rest, pos + 2) else {
+                    return false;
+                };
+                consumed = 6;
+                let c = if (0xD800..0xDC00).contains(&hi) {
+                    let lo = (rest.get(pos + 6..pos + 8) == Some("\\u"))
+                        .then(|| hex4(rest, pos + 8))
+                        .flatten();
+                    match lo {
+                        Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                            consumed = 12;
+                            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                        }
+                        _ => None,
+                    }
+                } else {
+                    char::from_u32(hi)
+                };
+                match c {
+                    Some(c) => out.push(c),
+                    None => return false,
+                }
+            }
+            _ => return false,
+        }
+        rest = &rest[pos + consumed..];
+    }
+    out.push_str(rest);
+    true
+}
+
+fn hex4(s: &str, at: usize) -> Option<u32> {
+    let digits = s.get(at..at + 4)?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(digits, 16).ok()
+}
+
+/// Copies valid JSON text to `out` without the whitespace between tokens, so a pretty-printed
+/// object fits on one NDJSON line.
+pub fn minify_into(json: &[u8], out: &mut Vec<u8>) {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut run_start = 0;
+    for (i, &b) in json.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            out.extend_from_slice(&json[run_start..i]);
+            run_start = i + 1;
+        }
+    }
+    out.extend_from_slice(&json[run_start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::cloudwatch;
+    use serde_json::Value;
+
+    const SOURCE: RecordSource<'static> = RecordSource {
+        stream_arn: "arn:aws:kinesis:eu-west-1:123456789012:stream/logs",
+        stream_name: "logs",
+        shard_id: "shardId-000000000000",
+        sequence_number: "49590338271490256608559692538361571095921575989136588898",
+        partition_key: "pk",
+        region: "eu-west-1",
+        approximate_arrival_ms: None,
+    };
+
+    fn documents(payload_json: &str, json_field: Option<&str>) -> Vec<Value> {
+        let payload = cloudwatch::parse(payload_json.as_bytes()).unwrap();
+        let mut ctx = RecordContext::default();
+        ctx.set(&SOURCE, &payload);
+        let mut w = DocumentWriter::new(json_field);
+        w.set_ingested(1_795_320_001_000);
+        payload
+            .log_events
+            .iter()
+            .map(|e| {
+                let mut out = Vec::new();
+                w.write(&mut out, &ctx, e).unwrap();
+                assert!(!out.contains(&b'\n'), "document spans lines");
+                serde_json::from_slice(&out).unwrap()
+            })
+            .collect()
+    }
+
+    fn payload(events: &str) -> String {
+        format!(
+            r#"{{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/aws/lambda/f","logStream":"s","logEvents":[{events}]}}"#
+        )
+    }
+
+    #[test]
+    fn document_has_ecs_fields_from_event_and_record() {
+        let docs = documents(
+            &payload(
+                r#"{"id":"3753637920885340968354153009304037528321958704347673395","timestamp":1795320000123,"message":"hello \"world\"\n"}"#,
+            ),
+            Some("json"),
+        );
+        let d = &docs[0];
+        assert_eq!(d["@timestamp"], "2026-11-22T04:00:00.123Z");
+        assert_eq!(d["message"], "hello \"world\"\n");
+        assert_eq!(
+            d["event"]["id"],
+            "3753637920885340968354153009304037528321958704347673395"
+        );
+        assert_eq!(d["event"]["ingested"], "2026-11-22T04:00:01.000Z");
+        assert_eq!(d["aws"]["cloudwatch"]["log_group"], "/aws/lambda/f");
+        assert_eq!(d["aws"]["cloudwatch"]["log_stream"], "s");
+        assert_eq!(d["aws"]["kinesis"]["name"], "logs");
+        assert_eq!(d["aws"]["kinesis"]["shard_id"], "shardId-000000000000");
+        assert_eq!(
+            d["aws"]["kinesis"]["sequence_number"],
+            SOURCE.sequence_number
+        );
+        assert_eq!(d["cloud"]["provider"], "aws");
+        assert_eq!(d["cloud"]["account"]["id"], "123456789012");
+        assert_eq!(d["cloud"]["region"], "eu-west-1");
+        assert!(d.get("json").is_none());
+    }
+
+    #[test]
+    fn numeric_ids_become_strings() {
+        let docs = documents(&payload(r#"{"id":7,"timestamp":0,"message":"m"}"#), None);
+        assert_eq!(docs[0]["event"]["id"], "7");
+    }
+
+    #[test]
+    fn json_messages_are_parsed_under_their_own_field() {
+        let msg = r#"{\n  \"level\": \"info\",\n  \"message\": {\"nested\": [1, 2]},\n  \"@timestamp\": \"x\", \"s\": \"a \\\"q\\\" \\u00e9 \\ud83d\\ude00\"\n}\n"#;
+        let docs = documents(
+            &payload(&format!(r#"{{"id":"1","timestamp":0,"message":"{msg}"}}"#)),
+            Some("json"),
+        );
+        let d = &docs[0];
+        assert_eq!(d["json"]["level"], "info");
+        assert_eq!(d["json"]["message"]["nested"][1], 2);
+        assert_eq!(d["json"]["s"], "a \"q\" é 😀");
+        // Reserved fields are untouched by the message's own fields.
+        assert_eq!(d["@timestamp"], "1970-01-01T00:00:00.000Z");
+        assert!(d["message"].as_str().unwrap().starts_with("{\n"));
+    }
+
+    #[test]
+    fn json_field_can_be_renamed_or_disabled() {
+        let events = r#"{"id":"1","timestamp":0,"message":"{\"a\":1}"}"#;
+        assert_eq!(documents(&payload(events), Some("app"))[0]["app"]["a"], 1);
+        assert!(documents(&payload(events), None)[0].get("json").is_none());
+    }
+
+    #[test]
+    fn non_objects_and_broken_json_stay_plain_messages() {
+        for msg in [
+            r#"[1,2]"#,
+            r#"{not json}"#,
+            r#"{\"a\":1} trailing"#,
+            r#"{\"a\":\"\\ud800\"}"#,
+            r#"START RequestId: 1 Version: $LATEST"#,
+            r#"{\"a\":1}\\n"#,
+        ] {
+            let docs = documents(
+                &payload(&format!(r#"{{"id":"1","timestamp":0,"message":"{msg}"}}"#)),
+                Some("json"),
+            );
+            assert!(docs[0].get("json").is_none(), "{msg}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_timestamps_are_errors_and_write_nothing() {
+        let text = payload(r#"{"id":"1","timestamp":253402300800000,"message":"m"}"#);
+        let payload = cloudwatch::parse(text.as_bytes()).unwrap();
+        let ctx = RecordContext::default();
+        let mut out = b"prefix".to_vec();
+        let err = DocumentWriter::new(None)
+            .write(&mut out, &ctx, &payload.log_events[0])
+            .unwrap_err();
+        assert_eq!(err, DocumentError::TimestampOutOfRange(253_402_300_800_000));
+        assert_eq!(out, b"prefix");
+    }
+
+    #[test]
+    fn minify_keeps_strings_intact() {
+        let mut out = Vec::new();
+        minify_into(br#"{ "a b" : [ 1 , "x\" y" ] ,"c":{ } }"#, &mut out);
+        assert_eq!(out, br#"{"a b":[1,"x\" y"],"c":{}}"#);
+    }
+
+    #[test]
+    fn unescape_handles_every_escape() {
+        let mut out = String::new();
+        assert!(unescape_json_string(
+            r#"a\"b\\c\/d\be\ff\ng\rh\ti\u0041\ud83d\ude00"#,
+            &mut out
+        ));
+        assert_eq!(out, "a\"b\\c/d\u{8}e\u{c}f\ng\rh\tiA😀");
+        for bad in [r#"\x"#, r#"\u12"#, r#"\ud800"#, r#"\ud800\u0041"#, "\\"] {
+            out.clear();
+            assert!(!unescape_json_string(bad, &mut out), "{bad}");
+        }
+    }
+}

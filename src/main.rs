@@ -1,0 +1,45 @@
+//! Cold start: configuration, clients, then the Lambda runtime loop — nothing else.
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use log_forwarder::dlq::DeadLetterQueue;
+use log_forwarder::handler::deadline_from_epoch_ms;
+use log_forwarder::input::KinesisEvent;
+use log_forwarder::output::elasticsearch::Elasticsearch;
+use log_forwarder::{logging, Config, Forwarder};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            logging::init("info");
+            tracing::error!(variable = e.variable, error = %e, "invalid configuration");
+            return Err(e.into());
+        }
+    };
+    logging::init(&config.log_level);
+
+    let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let dlq = DeadLetterQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        config.dlq_queue_url.clone(),
+        config.dlq_max_message_bytes,
+        config.retry.clone(),
+    );
+    let destination = Elasticsearch::new(&config.elasticsearch)?;
+    let forwarder = Arc::new(Forwarder::new(config, destination, dlq));
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+        let forwarder = Arc::clone(&forwarder);
+        async move {
+            let deadline = deadline_from_epoch_ms(event.context.deadline);
+            let (response, summary) = forwarder.handle(&event.payload, deadline).await;
+            logging::summary(&event.context.request_id, &summary);
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}
