@@ -31,11 +31,10 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::dlq::{DeadLetterQueue, Letter, Payload, Stage};
-use crate::document::{push_id, DocumentWriter, RecordContext};
-use crate::input::cloudwatch::MessageType;
-use crate::input::{Decoder, KinesisEvent};
+use crate::encoder::{Encoder, PendingLetter};
+use crate::input::KinesisEvent;
 use crate::output::retry::{self, DeliveryStats, Outcome};
-use crate::output::{Chunk, ChunkBuilder, Destination};
+use crate::output::{Chunk, Destination};
 use crate::time;
 
 /// Counts for the invocation summary (logged once per invocation, asserted by tests).
@@ -61,20 +60,6 @@ pub struct Summary {
     pub total_ms: u64,
 }
 
-/// Buffers reused from invocation to invocation.
-struct Scratch {
-    decoder: Decoder,
-    writer: DocumentWriter,
-    context: RecordContext,
-    id: Vec<u8>,
-}
-
-/// A dead letter waiting to be sent, with the record it belongs to.
-struct PendingLetter {
-    record: u32,
-    body: String,
-}
-
 type Delivery = JoinHandle<(Arc<Chunk>, Vec<Outcome>, DeliveryStats)>;
 
 /// The forwarder: configuration, destination and dead-letter queue, built once at cold start.
@@ -82,24 +67,19 @@ pub struct Forwarder<D: Destination> {
     config: Arc<Config>,
     destination: Arc<D>,
     dlq: DeadLetterQueue,
-    scratch: Mutex<Scratch>,
+    encoder: Mutex<Encoder>,
     in_flight: Arc<Semaphore>,
 }
 
 impl<D: Destination> Forwarder<D> {
     pub fn new(config: Config, destination: D, dlq: DeadLetterQueue) -> Self {
-        let scratch = Scratch {
-            decoder: Decoder::new(config.max_record_bytes),
-            writer: DocumentWriter::new(config.json_field.as_deref()),
-            context: RecordContext::default(),
-            id: Vec::with_capacity(64),
-        };
+        let encoder = Encoder::new(&config, dlq.max_bytes());
         Self {
             in_flight: Arc::new(Semaphore::new(config.elasticsearch.max_concurrency)),
             config: Arc::new(config),
             destination: Arc::new(destination),
             dlq,
-            scratch: Mutex::new(scratch),
+            encoder: Mutex::new(encoder),
         }
     }
 
@@ -211,7 +191,7 @@ impl<D: Destination> Forwarder<D> {
         (response, summary)
     }
 
-    /// Decodes every record and spawns a delivery task per full request body.
+    /// Encodes every record, spawning a delivery task per full request body.
     fn encode(
         &self,
         event: &KinesisEvent,
@@ -220,87 +200,13 @@ impl<D: Destination> Forwarder<D> {
         summary: &mut Summary,
     ) -> Vec<Delivery> {
         let mut deliveries = Vec::new();
-        let mut chunks = ChunkBuilder::new(self.config.elasticsearch.bulk_max_bytes);
-        let max_letter = self.dlq.max_bytes();
-        let mut guard = self
-            .scratch
+        let mut encoder = self
+            .encoder
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let scratch = &mut *guard;
-        scratch.writer.set_ingested(time::now_millis());
-
-        for (index, record) in event.records.iter().enumerate() {
-            let index = index as u32;
-            let source = record.source();
-            let payload = match scratch.decoder.decode(&record.kinesis.data) {
-                Ok(payload) => payload,
-                Err(error) => {
-                    summary.poison_records += 1;
-                    let raw = match error {
-                        crate::input::DecodeError::Base64(_) => record.kinesis.data.as_bytes(),
-                        _ => scratch.decoder.raw(),
-                    };
-                    tracing::warn!(sequence_number = source.sequence_number, kind = error.kind(), %error, "poison record");
-                    let letter = Letter {
-                        stage: Stage::Decode,
-                        reason: &error.to_string(),
-                        error_type: error.kind(),
-                        status: None,
-                        destination: None,
-                        index: None,
-                        event_id: None,
-                        source: &source,
-                        payload: Payload::Raw(raw),
-                    };
-                    letters.push(PendingLetter {
-                        record: index,
-                        body: letter.render(max_letter, time::now_millis()),
-                    });
-                    continue;
-                }
-            };
-            if payload.message_type == MessageType::Control {
-                summary.control_messages += 1;
-                continue;
-            }
-            scratch.context.set(&source, &payload);
-            for log_event in &payload.log_events {
-                summary.events += 1;
-                scratch.id.clear();
-                push_id(&mut scratch.id, log_event);
-                let header = chunks.begin(index, log_event.id_text());
-                self.destination
-                    .write_item_header(header, log_event.timestamp, &scratch.id);
-                let written = scratch
-                    .writer
-                    .write(chunks.document(), &scratch.context, log_event);
-                if let Err(error) = written {
-                    chunks.abandon();
-                    let letter = Letter {
-                        stage: Stage::Document,
-                        reason: &error.to_string(),
-                        error_type: "invalid_event",
-                        status: None,
-                        destination: None,
-                        index: None,
-                        event_id: Some(log_event.id_text()),
-                        source: &source,
-                        payload: Payload::Raw(log_event.message.get().as_bytes()),
-                    };
-                    letters.push(PendingLetter {
-                        record: index,
-                        body: letter.render(max_letter, time::now_millis()),
-                    });
-                    continue;
-                }
-                if let Some(chunk) = chunks.finish() {
-                    deliveries.push(self.spawn_delivery(chunk, deadline));
-                }
-            }
-        }
-        if let Some(chunk) = chunks.take() {
+        encoder.encode(event, &*self.destination, summary, letters, |chunk| {
             deliveries.push(self.spawn_delivery(chunk, deadline));
-        }
+        });
         deliveries
     }
 

@@ -18,6 +18,7 @@
 //! | [`config`] | environment variables → validated [`config::Config`] |
 //! | [`input`] | the Kinesis event view; one file per record format |
 //! | [`document`] | a log event → its ECS document, written into the request buffer |
+//! | [`encoder`] | records → request bodies + dead letters (the CPU-bound part, no I/O) |
 //! | [`output`] | the [`output::Destination`] trait, request bodies, retry machinery, Elasticsearch |
 //! | [`dlq`] | dead letters on SQS |
 //! | [`handler`] | one invocation: the delivery semantics above |
@@ -26,6 +27,7 @@
 pub mod config;
 pub mod dlq;
 pub mod document;
+pub mod encoder;
 pub mod handler;
 pub mod input;
 pub mod logging;

@@ -1,0 +1,130 @@
+//! Records → documents in request bodies, plus dead letters for what cannot be encoded.
+//!
+//! This is the whole CPU-bound part of an invocation and it does no I/O: the caller decides
+//! what happens to each full request body (the handler spawns a delivery; the benchmarks drop
+//! it). Buffers live in the [`Encoder`] and are reused from invocation to invocation.
+
+use crate::config::Config;
+use crate::dlq::{Letter, Payload, Stage};
+use crate::document::{push_id, DocumentWriter, RecordContext};
+use crate::handler::Summary;
+use crate::input::cloudwatch::MessageType;
+use crate::input::{DecodeError, Decoder, KinesisEvent};
+use crate::output::{Chunk, ChunkBuilder, Destination};
+use crate::time;
+
+/// A rendered dead letter and the batch index of the record it belongs to.
+#[derive(Debug, Clone)]
+pub struct PendingLetter {
+    pub record: u32,
+    pub body: String,
+}
+
+/// Reusable decoding and document-writing state.
+pub struct Encoder {
+    decoder: Decoder,
+    writer: DocumentWriter,
+    context: RecordContext,
+    id: Vec<u8>,
+    bulk_max_bytes: usize,
+    max_letter_bytes: usize,
+}
+
+impl Encoder {
+    pub fn new(config: &Config, max_letter_bytes: usize) -> Self {
+        Self {
+            decoder: Decoder::new(config.max_record_bytes),
+            writer: DocumentWriter::new(config.json_field.as_deref()),
+            context: RecordContext::default(),
+            id: Vec::with_capacity(64),
+            bulk_max_bytes: config.elasticsearch.bulk_max_bytes,
+            max_letter_bytes,
+        }
+    }
+
+    /// Encodes every record of `event` for `destination`. Full request bodies go to `on_chunk`
+    /// as soon as they are full (the last one at the end); dead letters go to `letters`.
+    pub fn encode<D: Destination>(
+        &mut self,
+        event: &KinesisEvent,
+        destination: &D,
+        summary: &mut Summary,
+        letters: &mut Vec<PendingLetter>,
+        mut on_chunk: impl FnMut(Chunk),
+    ) {
+        let mut chunks = ChunkBuilder::new(self.bulk_max_bytes);
+        self.writer.set_ingested(time::now_millis());
+
+        for (index, record) in event.records.iter().enumerate() {
+            let index = index as u32;
+            let source = record.source();
+            let payload = match self.decoder.decode(&record.kinesis.data) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    summary.poison_records += 1;
+                    let raw = match error {
+                        DecodeError::Base64(_) => record.kinesis.data.as_bytes(),
+                        _ => self.decoder.raw(),
+                    };
+                    tracing::warn!(sequence_number = source.sequence_number, kind = error.kind(), %error, "poison record");
+                    let letter = Letter {
+                        stage: Stage::Decode,
+                        reason: &error.to_string(),
+                        error_type: error.kind(),
+                        status: None,
+                        destination: None,
+                        index: None,
+                        event_id: None,
+                        source: &source,
+                        payload: Payload::Raw(raw),
+                    };
+                    letters.push(PendingLetter {
+                        record: index,
+                        body: letter.render(self.max_letter_bytes, time::now_millis()),
+                    });
+                    continue;
+                }
+            };
+            if payload.message_type == MessageType::Control {
+                summary.control_messages += 1;
+                continue;
+            }
+            self.context.set(&source, &payload);
+            for log_event in &payload.log_events {
+                summary.events += 1;
+                self.id.clear();
+                push_id(&mut self.id, log_event);
+                let header = chunks.begin(index, log_event.id_text());
+                destination.write_item_header(header, log_event.timestamp, &self.id);
+                let written = self
+                    .writer
+                    .write(chunks.document(), &self.context, log_event);
+                if let Err(error) = written {
+                    chunks.abandon();
+                    let letter = Letter {
+                        stage: Stage::Document,
+                        reason: &error.to_string(),
+                        error_type: "invalid_event",
+                        status: None,
+                        destination: None,
+                        index: None,
+                        event_id: Some(log_event.id_text()),
+                        source: &source,
+                        payload: Payload::Raw(log_event.message.get().as_bytes()),
+                    };
+                    letters.push(PendingLetter {
+                        record: index,
+                        body: letter.render(self.max_letter_bytes, time::now_millis()),
+                    });
+                    continue;
+                }
+                if let Some(chunk) = chunks.finish() {
+                    on_chunk(chunk);
+                }
+            }
+        }
+        if let Some(chunk) = chunks.take() {
+            on_chunk(chunk);
+        }
+    }
+}
