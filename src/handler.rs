@@ -249,9 +249,21 @@ fn hand_back(event: &KinesisEvent, unsettled: &[bool]) -> Vec<bool> {
         .collect()
 }
 
+/// Deadlines below this (2001-09-09 as epoch milliseconds) are durations, not instants.
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
 /// The Lambda deadline (milliseconds since the epoch) as a tokio instant.
+///
+/// Lambda always sends an epoch instant. `cargo lambda watch` sends the function timeout
+/// itself (e.g. `600000`); read literally, that deadline passed decades ago and every record
+/// would be handed back untried, so a value that cannot be a current instant is taken as the
+/// time left.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
-    let left = deadline_ms.saturating_sub(time::now_millis().max(0) as u64);
+    let left = if deadline_ms < EPOCH_MS_FLOOR {
+        deadline_ms
+    } else {
+        deadline_ms.saturating_sub(time::now_millis().max(0) as u64)
+    };
     Instant::now() + Duration::from_millis(left)
 }
 
@@ -270,6 +282,20 @@ mod tests {
             })
             .collect();
         serde_json::from_str(&format!(r#"{{"Records":[{}]}}"#, records.join(","))).unwrap()
+    }
+
+    #[test]
+    fn deadlines_are_epoch_instants_or_emulator_timeouts() {
+        let now = Instant::now();
+        let epoch = deadline_from_epoch_ms(time::now_millis() as u64 + 5_000);
+        assert!(
+            epoch > now + Duration::from_millis(4_000)
+                && epoch <= now + Duration::from_millis(5_100)
+        );
+        let emulator = deadline_from_epoch_ms(600_000);
+        assert!(emulator > now + Duration::from_secs(599));
+        let passed = deadline_from_epoch_ms(time::now_millis() as u64 - 1_000);
+        assert!(passed <= Instant::now());
     }
 
     #[test]

@@ -35,6 +35,12 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let forwarder = Arc::clone(&forwarder);
         async move {
+            tracing::debug!(
+                deadline_ms = event.context.deadline,
+                now_ms = log_forwarder::time::now_millis(),
+                records = event.payload.records.len(),
+                "invocation"
+            );
             let deadline = deadline_from_epoch_ms(event.context.deadline);
             let (response, summary) = forwarder.handle(&event.payload, deadline).await;
             logging::summary(&event.context.request_id, &summary);

@@ -108,7 +108,10 @@ impl Inflater {
         }
         let trailer = &input[input.len() - 4..];
         let hint = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]) as usize;
+        // Trust the trailer only within a plausible ratio: a lying ISIZE must not make every
+        // garbage record allocate (and zero) the whole limit. Doubling covers real outliers.
         let mut capacity = hint
+            .min(input.len().saturating_mul(64))
             .max(input.len().saturating_mul(4))
             .clamp(1024, self.limit.max(1024));
 

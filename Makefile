@@ -1,0 +1,50 @@
+# log-forwarder — every developer task is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+LF_TOOLS ?= $(HOME)/.cache/log-forwarder-tools
+export LF_TOOLS
+VENV := $(LF_TOOLS)/venv
+# cargo-lambda finds zig through the first python3 on PATH: the tools venv goes first.
+TOOLS_PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: help tools test lint fmt build bench events watch invoke clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+tools: ## Install the pinned test tools (moto, osmem-server, cargo-lambda, zig); idempotent
+	@scripts/install-tools.sh
+
+test: tools ## Install what the tests need and run every test
+	@echo "==> test: cargo test (starts its own osmem-server and moto servers)"
+	@cargo test --locked
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	@echo "==> lint: cargo fmt --check"
+	@cargo fmt --all -- --check
+	@echo "==> lint: cargo clippy -D warnings"
+	@cargo clippy --all-targets --locked -- -D warnings
+
+fmt: ## Format the code
+	@cargo fmt --all
+
+build: tools ## Release build of the Lambda (x86_64) with cargo lambda
+	@echo "==> build: cargo lambda build --release --x86-64"
+	@PATH="$(TOOLS_PATH)" cargo lambda build --release --x86-64 --locked
+
+bench: ## Criterion benchmarks on maximum-size batches
+	@cargo bench --bench pipeline
+
+events: ## Regenerate the sample Lambda events in events/
+	@python3 scripts/make-events.py
+
+watch: tools ## Run the function locally (needs ES_ENDPOINT and DLQ_QUEUE_URL in the environment)
+	@PATH="$(TOOLS_PATH)" cargo lambda watch -A 127.0.0.1 -P 9001
+
+invoke: tools ## Invoke the local function with EVENT=events/cloudwatch-data.json
+	@PATH="$(TOOLS_PATH)" cargo lambda invoke log-forwarder -A 127.0.0.1 -P 9001 \
+		--data-file $(or $(EVENT),events/cloudwatch-data.json)
+
+clean: ## Remove build output
+	@cargo clean
