@@ -50,9 +50,18 @@ pub struct KinesisPayload {
     /// Base64 of the record bytes.
     #[serde(default)]
     pub data: String,
-    /// Seconds since the epoch, with fractions.
-    #[serde(default)]
+    /// Seconds since the epoch, with fractions. Metadata only, so it is read leniently: a
+    /// number or a numeric string, anything else is absent — never an invocation failure.
+    #[serde(default, deserialize_with = "lenient_seconds")]
     pub approximate_arrival_timestamp: Option<f64>,
+}
+
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 impl KinesisEventRecord {
@@ -197,6 +206,30 @@ mod tests {
         assert_eq!(s.shard_id, "shardId-000000000007");
         assert_eq!(s.sequence_number, "4959");
         assert_eq!(s.approximate_arrival_ms, Some(1_795_320_000_500));
+    }
+
+    #[test]
+    fn reads_what_the_canonical_kinesis_event_type_serializes() {
+        let lambda_json = r#"{"Records":[{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"pk-1","sequenceNumber":"49590338271490256608559692538361571095921575989136588898","data":"aGVsbG8=","approximateArrivalTimestamp":1795320000.25},"eventSource":"aws:kinesis","eventVersion":"1.0","eventID":"shardId-000000000004:49590338271490256608559692538361571095921575989136588898","eventName":"aws:kinesis:record","invokeIdentityArn":"arn:aws:iam::123456789012:role/r","awsRegion":"eu-west-1","eventSourceARN":"arn:aws:kinesis:eu-west-1:123456789012:stream/app-logs"}]}"#;
+        let canonical: aws_lambda_events::event::kinesis::KinesisEvent =
+            serde_json::from_str(lambda_json).unwrap();
+        let reserialized = serde_json::to_string(&canonical).unwrap();
+        let ours: KinesisEvent = serde_json::from_str(&reserialized).unwrap();
+        let record = &ours.records[0];
+        let source = record.source();
+        assert_eq!(source.stream_name, "app-logs");
+        assert_eq!(source.shard_id, "shardId-000000000004");
+        assert_eq!(source.region, "eu-west-1");
+        assert_eq!(source.partition_key, "pk-1");
+        assert_eq!(
+            source.sequence_number,
+            "49590338271490256608559692538361571095921575989136588898"
+        );
+        let arrival = source.approximate_arrival_ms.unwrap();
+        assert!((arrival - 1_795_320_000_250).abs() < 1000, "{arrival}");
+        let mut d = Decoder::new(1024);
+        assert!(d.decode(&record.kinesis.data).is_err());
+        assert_eq!(d.raw(), b"hello");
     }
 
     #[test]
