@@ -2,7 +2,9 @@
 //!
 //! This is the whole CPU-bound part of an invocation and it does no I/O: the caller decides
 //! what happens to each full request body (the handler spawns a delivery; the benchmarks drop
-//! it). Buffers live in the [`Encoder`] and are reused from invocation to invocation.
+//! it). The decoding and document-writing buffers live in the [`Encoder`] and are reused from
+//! invocation to invocation; request bodies are allocated per chunk because each one is handed
+//! to its own delivery task.
 
 use crate::config::Config;
 use crate::dlq::{Letter, Payload, Stage};
