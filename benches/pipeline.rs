@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use log_forwarder::encoder::Encoder;
 use log_forwarder::input::KinesisEvent;
+use log_forwarder::mask::Masker;
 use log_forwarder::output::elasticsearch::Elasticsearch;
 use log_forwarder::{Config, Summary};
 
@@ -582,7 +583,8 @@ fn config() -> Config {
 fn bench_workload(c: &mut Criterion, workload: &Workload) {
     let config = config();
     let destination = Elasticsearch::new(&config.elasticsearch).expect("destination");
-    let mut encoder = Encoder::new(&config, config.dlq_max_message_bytes);
+    let masker = std::sync::Arc::new(Masker::new(&config.mask).expect("default masking rules"));
+    let mut encoder = Encoder::new(&config, config.dlq_max_message_bytes, masker);
     let mut letters = Vec::new();
 
     // One untimed pass that must account for every generated event: a benchmark of a pipeline

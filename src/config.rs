@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::mask::{MaskConfig, MaskMode, PiiKinds};
 use crate::output::index::IndexTemplate;
 
 /// A configuration problem, naming the variable and what it expects. Values are never echoed
@@ -78,6 +79,11 @@ pub struct Config {
     /// Largest decoded (decompressed) Kinesis record; larger ones are dead-lettered.
     pub max_record_bytes: usize,
     pub retry: RetryPolicy,
+    /// Masking rules. With `MASK_MODE=hash` and a key in SSM, `mask.mode` is completed at cold
+    /// start from [`Config::mask_hash_key_parameter`].
+    pub mask: MaskConfig,
+    /// SSM parameter holding the HMAC key for `MASK_MODE=hash`.
+    pub mask_hash_key_parameter: Option<String>,
 }
 
 /// Top-level document fields the forwarder owns; the JSON field may not shadow them.
@@ -213,6 +219,8 @@ impl Config {
             )?),
         };
 
+        let (mask, mask_hash_key_parameter) = parse_mask(&get)?;
+
         Ok(Self {
             elasticsearch: ElasticsearchConfig {
                 endpoint,
@@ -228,8 +236,110 @@ impl Config {
             json_field,
             max_record_bytes,
             retry,
+            mask,
+            mask_hash_key_parameter,
         })
     }
+}
+
+fn parse_mask(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(MaskConfig, Option<String>), ConfigError> {
+    let pii =
+        match get("MASK_PII").map(|v| v.trim().to_ascii_lowercase()) {
+            None => PiiKinds::default(),
+            Some(v) if v == "false" || v == "none" => PiiKinds::default(),
+            Some(v) if v == "true" || v == "all" => PiiKinds {
+                email: true,
+                ip: true,
+                phone: true,
+            },
+            Some(v) => {
+                let mut kinds = PiiKinds::default();
+                for kind in v.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                    match kind {
+                        "email" => kinds.email = true,
+                        "ip" => kinds.ip = true,
+                        "phone" => kinds.phone = true,
+                        _ => return Err(ConfigError::new(
+                            "MASK_PII",
+                            "expected true, false, or a comma-separated list of email, ip, phone",
+                        )),
+                    }
+                }
+                kinds
+            }
+        };
+    let extra_keys: Vec<String> = get("MASK_KEYS")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if extra_keys
+        .iter()
+        .any(|k| !k.bytes().any(|b| b.is_ascii_alphanumeric()))
+    {
+        return Err(ConfigError::new(
+            "MASK_KEYS",
+            "expected comma-separated key names containing letters or digits",
+        ));
+    }
+    let extra_patterns: Vec<String> = match get("MASK_PATTERNS") {
+        None => Vec::new(),
+        Some(v) => serde_json::from_str(&v).map_err(|_| {
+            ConfigError::new(
+                "MASK_PATTERNS",
+                r#"expected a JSON array of regular expressions, e.g. ["EMP-[0-9]{6}", "ref=([A-Z]{8})"]"#,
+            )
+        })?,
+    };
+    for (i, pattern) in extra_patterns.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(pattern) {
+            return Err(ConfigError::new(
+                "MASK_PATTERNS",
+                format!("pattern {i} is not a valid regular expression: {e}"),
+            ));
+        }
+    }
+    if extra_patterns.len() > 32 {
+        return Err(ConfigError::new("MASK_PATTERNS", "at most 32 patterns"));
+    }
+    let mut parameter = None;
+    let mode = match get("MASK_MODE").as_deref().map(str::trim) {
+        None | Some("marker") => MaskMode::Marker,
+        Some("hash") => match (get("MASK_HASH_KEY"), get("MASK_HASH_KEY_PARAMETER")) {
+            (Some(key), _) => MaskMode::Hash(key.into_bytes()),
+            (None, Some(name)) => {
+                parameter = Some(name.trim().to_owned());
+                MaskMode::Marker
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "MASK_HASH_KEY_PARAMETER",
+                    "is required with MASK_MODE=hash: the name of an SSM SecureString parameter holding the HMAC key (or MASK_HASH_KEY for local runs)",
+                ))
+            }
+        },
+        Some(_) => {
+            return Err(ConfigError::new(
+                "MASK_MODE",
+                "expected `marker` or `hash`",
+            ))
+        }
+    };
+    Ok((
+        MaskConfig {
+            pii,
+            extra_keys,
+            extra_patterns,
+            mode,
+        },
+        parameter,
+    ))
 }
 
 /// Default index: one index per UTC day of the event time.
@@ -361,6 +471,11 @@ mod tests {
             ("JSON_FIELD", "message", "not one of"),
             ("JSON_FIELD", "a b", "letters"),
             ("RETRY_MAX_ATTEMPTS", "0", "from 1"),
+            ("MASK_PII", "emails", "email, ip, phone"),
+            ("MASK_PATTERNS", "EMP-[0-9]+", "JSON array"),
+            ("MASK_PATTERNS", r#"["ok", "(unclosed"]"#, "pattern 1"),
+            ("MASK_MODE", "scramble", "`hash`"),
+            ("MASK_KEYS", "a,--", "key names"),
         ];
         for (var, value, expect) in cases {
             let e = error_for(&[(var, value)]);
@@ -374,6 +489,41 @@ mod tests {
         let e = error_for(&[("ES_ENDPOINT", "https://elastic:hunter2@x.example.com")]);
         assert_eq!(e.variable, "ES_ENDPOINT");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn hash_mode_needs_a_key() {
+        let e = error_for(&[("MASK_MODE", "hash")]);
+        assert_eq!(e.variable, "MASK_HASH_KEY_PARAMETER");
+        assert!(
+            e.to_string().contains("SSM SecureString parameter holding"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn masking_options() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.mask.pii, PiiKinds::default());
+        assert_eq!(c.mask.mode, MaskMode::Marker);
+        let c = config(&[
+            ("MASK_PII", "email, phone"),
+            ("MASK_KEYS", "member_no, otp"),
+            ("MASK_PATTERNS", r#"["EMP-[0-9]{6}"]"#),
+            ("MASK_MODE", "hash"),
+            ("MASK_HASH_KEY_PARAMETER", "/log-forwarder/mask-key"),
+        ])
+        .unwrap();
+        assert!(c.mask.pii.email && c.mask.pii.phone && !c.mask.pii.ip);
+        assert_eq!(c.mask.extra_keys, ["member_no", "otp"]);
+        assert_eq!(c.mask.extra_patterns, ["EMP-[0-9]{6}"]);
+        assert_eq!(
+            c.mask_hash_key_parameter.as_deref(),
+            Some("/log-forwarder/mask-key")
+        );
+        let c = config(&[("MASK_MODE", "hash"), ("MASK_HASH_KEY", "k")]).unwrap();
+        assert_eq!(c.mask.mode, MaskMode::Hash(b"k".to_vec()));
+        assert!(!format!("{:?}", c.mask).contains("\"k\""));
     }
 
     #[test]

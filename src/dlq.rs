@@ -55,8 +55,10 @@ impl Stage {
 pub enum Payload<'a> {
     /// A document (valid JSON).
     Document(&'a [u8]),
-    /// Record bytes that could not be decoded.
+    /// Record bytes that could not be decoded and are not text.
     Raw(&'a [u8]),
+    /// Readable text that could not be decoded (already masked).
+    Text(&'a str),
 }
 
 /// Everything a dead letter says.
@@ -133,6 +135,26 @@ impl Letter<'_> {
                 out.extend_from_slice(
                     format!(",\"truncated\":true,\"original_bytes\":{}", doc.len()).as_bytes(),
                 );
+            }
+            Payload::Text(text) => {
+                out.extend_from_slice(br#","text":"#);
+                let mut escaped = Vec::with_capacity(text.len() + 2);
+                push_str(&mut escaped, text);
+                if escaped.len() <= room {
+                    out.extend_from_slice(&escaped);
+                } else {
+                    // Escaping grows text at most 6× (`\u00XX`): try half, then a sixth.
+                    escaped.clear();
+                    push_str(&mut escaped, clip(text, room / 2).as_ref());
+                    if escaped.len() > room {
+                        escaped.clear();
+                        push_str(&mut escaped, clip(text, room / 6).as_ref());
+                    }
+                    out.extend_from_slice(&escaped);
+                    out.extend_from_slice(
+                        format!(",\"truncated\":true,\"original_bytes\":{}", text.len()).as_bytes(),
+                    );
+                }
             }
             Payload::Raw(raw) => {
                 let keep = raw.len().min(room / 4 * 3);
@@ -385,6 +407,18 @@ mod tests {
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["truncated"], true);
         assert_eq!(v["original_bytes"], 10_000);
+    }
+
+    #[test]
+    fn text_payloads_fit_even_when_escaping_grows_them() {
+        let text = "\u{1}".repeat(10_000);
+        let body = letter(Payload::Text(&text)).render(4096, 0);
+        assert!(body.len() <= 4096, "{}", body.len());
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["truncated"], true);
+        let short = letter(Payload::Text("password=[MASKED:password]")).render(4096, 0);
+        let v: Value = serde_json::from_str(&short).unwrap();
+        assert_eq!(v["text"], "password=[MASKED:password]");
     }
 
     #[test]

@@ -18,9 +18,12 @@
 //! - the message is copied as the JSON string token the payload carried, escapes included, so
 //!   the most expensive field is never unescaped and re-escaped.
 
+use std::sync::Arc;
+
 use serde::de::IgnoredAny;
 
 use crate::input::{LogEvent, Payload, RecordSource};
+use crate::mask::{MaskCounts, Masker};
 use crate::time;
 
 /// Why an event cannot become a document. The event is dead-lettered with this reason.
@@ -59,18 +62,21 @@ impl RecordContext {
     }
 }
 
-/// Writes documents; holds the per-invocation fields and a reusable scratch buffer.
-#[derive(Debug)]
+/// Writes documents; holds the masker, the per-invocation fields and reusable scratch buffers.
 pub struct DocumentWriter {
     /// `,"json":` for the configured field, or `None` when JSON parsing is off.
     json_key: Option<Vec<u8>>,
     /// `"ingested":"…"` for this invocation.
     ingested: Vec<u8>,
+    masker: Arc<Masker>,
+    /// What was masked since the last [`DocumentWriter::take_counts`].
+    counts: MaskCounts,
     scratch: String,
+    masked: String,
 }
 
 impl DocumentWriter {
-    pub fn new(json_field: Option<&str>) -> Self {
+    pub fn new(json_field: Option<&str>, masker: Arc<Masker>) -> Self {
         let json_key = json_field.map(|f| {
             let mut k = b",".to_vec();
             push_str(&mut k, f);
@@ -80,10 +86,31 @@ impl DocumentWriter {
         let mut w = Self {
             json_key,
             ingested: Vec::new(),
+            masker,
+            counts: MaskCounts::default(),
             scratch: String::new(),
+            masked: String::new(),
         };
         w.set_ingested(time::now_millis());
         w
+    }
+
+    /// The masking counts so far, resetting them.
+    pub fn take_counts(&mut self) -> MaskCounts {
+        std::mem::take(&mut self.counts)
+    }
+
+    /// Masks free text (for dead letters that carry text rather than a document).
+    pub fn mask_text(&mut self, text: &str) -> String {
+        self.masked.clear();
+        if self
+            .masker
+            .mask_text_into(text, &mut self.masked, &mut self.counts)
+        {
+            self.masked.clone()
+        } else {
+            text.to_owned()
+        }
     }
 
     /// Sets `event.ingested` (processing time) for the documents of one invocation.
@@ -104,24 +131,74 @@ impl DocumentWriter {
         if !time::in_range(event.timestamp) {
             return Err(DocumentError::TimestampOutOfRange(event.timestamp));
         }
+        let raw = event.message.get();
+        let inner = raw
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or_default();
         out.extend_from_slice(br#"{"@timestamp":""#);
         time::push_rfc3339_millis(out, event.timestamp);
         out.extend_from_slice(br#"","message":"#);
-        out.extend_from_slice(event.message.get().as_bytes());
+        // The prefilter reads the escaped text: escapes never split a trigger literal, except
+        // `\uXXXX`, which takes the slow path.
+        let masking = inner.contains("\\u") || self.masker.might_match(inner);
+        let json_text = if masking {
+            self.write_masked_message(out, raw, inner)
+        } else {
+            out.extend_from_slice(raw.as_bytes());
+            self.json_key.is_some() && json_object_text(raw, &mut self.scratch)
+        };
         out.extend_from_slice(br#","event":{"id":"#);
         push_id(out, event);
         out.push(b',');
         out.extend_from_slice(&self.ingested);
         out.extend_from_slice(b"},");
         out.extend_from_slice(&ctx.tail);
-        if let Some(key) = &self.json_key {
-            if json_object_text(event.message.get(), &mut self.scratch) {
-                out.extend_from_slice(key);
-                minify_into(self.scratch.as_bytes(), out);
-            }
+        if let (Some(key), true) = (&self.json_key, json_text) {
+            out.extend_from_slice(key);
+            // After masking, `masked` holds the object; otherwise `scratch` does.
+            let object = if masking && !self.masked.is_empty() {
+                &self.masked
+            } else {
+                &self.scratch
+            };
+            minify_into(object.as_bytes(), out);
         }
         out.push(b'}');
         Ok(())
+    }
+
+    /// Writes the masked message (a JSON string) and returns whether it is a JSON object,
+    /// leaving the object's masked text in `masked` (or, when nothing was masked, in
+    /// `scratch` with `masked` empty).
+    fn write_masked_message(&mut self, out: &mut Vec<u8>, raw: &str, inner: &str) -> bool {
+        self.scratch.clear();
+        self.masked.clear();
+        let unescaped = unescape_json_string(inner, &mut self.scratch);
+        if !unescaped {
+            // A lone surrogate escape: mask the escaped text itself (markers need no escaping).
+            self.scratch.clear();
+            self.scratch.push_str(inner);
+        }
+        let object = unescaped && is_json_object(&self.scratch);
+        let changed = if object {
+            self.masker
+                .mask_json_into(&self.scratch, &mut self.masked, &mut self.counts)
+        } else {
+            self.masker
+                .mask_text_into(&self.scratch, &mut self.masked, &mut self.counts)
+        };
+        if !changed {
+            self.masked.clear();
+            out.extend_from_slice(raw.as_bytes());
+        } else if unescaped {
+            push_str(out, &self.masked);
+        } else {
+            out.push(b'"');
+            out.extend_from_slice(self.masked.as_bytes());
+            out.push(b'"');
+        }
+        object
     }
 }
 
@@ -154,16 +231,22 @@ fn json_object_text(raw: &str, scratch: &mut String) -> bool {
         return false;
     }
     scratch.clear();
-    if !unescape_json_string(trimmed, scratch) {
+    unescape_json_string(trimmed, scratch) && is_json_object(scratch)
+}
+
+/// Whether `text` is one valid JSON object (surrounding whitespace allowed).
+fn is_json_object(text: &str) -> bool {
+    let trimmed = text.trim();
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
         return false;
     }
-    if serde_json::from_str::<IgnoredAny>(scratch).is_err() {
+    if serde_json::from_str::<IgnoredAny>(text).is_err() {
         return false;
     }
     // Skipping strings does not check `\u` surrogate pairs; a lone surrogate would make the
     // document invalid for strict parsers, so check the (rare) objects that escape one.
-    if scratch.contains("\\ud") || scratch.contains("\\uD") {
-        return serde_json::from_str::<serde_json::Value>(scratch).is_ok();
+    if text.contains("\\ud") || text.contains("\\uD") {
+        return serde_json::from_str::<serde_json::Value>(text).is_ok();
     }
     true
 }
@@ -284,6 +367,7 @@ pub fn minify_into(json: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::input::cloudwatch;
+    use crate::mask::MaskConfig;
     use serde_json::Value;
 
     const SOURCE: RecordSource<'static> = RecordSource {
@@ -300,7 +384,7 @@ mod tests {
         let payload = cloudwatch::parse(payload_json.as_bytes()).unwrap();
         let mut ctx = RecordContext::default();
         ctx.set(&SOURCE, &payload);
-        let mut w = DocumentWriter::new(json_field);
+        let mut w = DocumentWriter::new(json_field, default_masker());
         w.set_ingested(1_795_320_001_000);
         payload
             .log_events
@@ -312,6 +396,10 @@ mod tests {
                 serde_json::from_slice(&out).unwrap()
             })
             .collect()
+    }
+
+    fn default_masker() -> Arc<Masker> {
+        Arc::new(Masker::new(&MaskConfig::default()).unwrap())
     }
 
     fn payload(events: &str) -> String {
@@ -348,6 +436,40 @@ mod tests {
         assert_eq!(d["cloud"]["account"]["id"], "123456789012");
         assert_eq!(d["cloud"]["region"], "eu-west-1");
         assert!(d.get("json").is_none());
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_message_and_its_json_fields() {
+        let docs = documents(
+            &payload(
+                r#"{"id":"1","timestamp":0,"message":"login ok password=hunter2 user=bob"},
+                   {"id":"2","timestamp":0,"message":"{\"user\":\"bob\",\"auth\":{\"token\":\"abc\"},\"note\":\"key AKIAIOSFODNN7EXAMPLE\"}"},
+                   {"id":"3","timestamp":0,"message":"tab\there \"quoted\" token=s3cr3t\n"}"#,
+            ),
+            Some("json"),
+        );
+        assert_eq!(
+            docs[0]["message"],
+            "login ok password=[MASKED:password] user=bob"
+        );
+        assert_eq!(
+            docs[1]["message"],
+            r#"{"user":"bob","auth":"[MASKED:authorization]","note":"key [MASKED:aws_access_key]"}"#
+        );
+        assert_eq!(docs[1]["json"]["auth"], "[MASKED:authorization]");
+        assert_eq!(docs[1]["json"]["note"], "key [MASKED:aws_access_key]");
+        assert_eq!(
+            docs[2]["message"],
+            "tab\there \"quoted\" token=[MASKED:token]\n"
+        );
+        for d in &docs {
+            let text = d.to_string();
+            assert!(
+                !text.contains("hunter2")
+                    && !text.contains("AKIAIOSFODNN7EXAMPLE")
+                    && !text.contains("s3cr3t")
+            );
+        }
     }
 
     #[test]
@@ -403,7 +525,7 @@ mod tests {
         let payload = cloudwatch::parse(text.as_bytes()).unwrap();
         let ctx = RecordContext::default();
         let mut out = b"prefix".to_vec();
-        let err = DocumentWriter::new(None)
+        let err = DocumentWriter::new(None, default_masker())
             .write(&mut out, &ctx, &payload.log_events[0])
             .unwrap_err();
         assert_eq!(err, DocumentError::TimestampOutOfRange(253_402_300_800_000));

@@ -6,12 +6,15 @@
 //! invocation to invocation; request bodies are allocated per chunk because each one is handed
 //! to its own delivery task.
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::dlq::{Letter, Payload, Stage};
-use crate::document::{push_id, DocumentWriter, RecordContext};
+use crate::document::{push_id, unescape_json_string, DocumentWriter, RecordContext};
 use crate::handler::Summary;
 use crate::input::cloudwatch::MessageType;
 use crate::input::{DecodeError, Decoder, KinesisEvent};
+use crate::mask::{MaskCounts, Masker};
 use crate::output::{Chunk, ChunkBuilder, Destination};
 use crate::time;
 
@@ -33,10 +36,10 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn new(config: &Config, max_letter_bytes: usize) -> Self {
+    pub fn new(config: &Config, max_letter_bytes: usize, masker: Arc<Masker>) -> Self {
         Self {
             decoder: Decoder::new(config.max_record_bytes),
-            writer: DocumentWriter::new(config.json_field.as_deref()),
+            writer: DocumentWriter::new(config.json_field.as_deref(), masker),
             context: RecordContext::default(),
             id: Vec::with_capacity(64),
             bulk_max_bytes: config.elasticsearch.bulk_max_bytes,
@@ -64,9 +67,18 @@ impl Encoder {
                 Ok(payload) => payload,
                 Err(error) => {
                     summary.poison_records += 1;
-                    let raw = match error {
-                        DecodeError::Base64(_) => record.kinesis.data.as_bytes(),
-                        _ => self.decoder.raw(),
+                    // Whatever is readable text is masked; only bytes that are not text (bad
+                    // gzip, binary) travel as they came.
+                    let readable = match &error {
+                        DecodeError::Base64(_) => Some(record.kinesis.data.as_bytes()),
+                        DecodeError::CloudWatch(_) => self.decoder.inflated(),
+                        _ => Some(self.decoder.raw()),
+                    }
+                    .and_then(|b| std::str::from_utf8(b).ok());
+                    let masked_text = readable.map(|t| self.writer.mask_text(t));
+                    let payload = match &masked_text {
+                        Some(text) => Payload::Text(text),
+                        None => Payload::Raw(self.decoder.raw()),
                     };
                     tracing::warn!(sequence_number = source.sequence_number, kind = error.kind(), %error, "poison record");
                     let letter = Letter {
@@ -78,7 +90,7 @@ impl Encoder {
                         index: None,
                         event_id: None,
                         source: &source,
-                        payload: Payload::Raw(raw),
+                        payload,
                     };
                     letters.push(PendingLetter {
                         record: index,
@@ -103,6 +115,16 @@ impl Encoder {
                     .write(chunks.document(), &self.context, log_event);
                 if let Err(error) = written {
                     chunks.abandon();
+                    let mut message = String::new();
+                    let text = if unescape_json_string(
+                        log_event.message.get().trim_matches('"'),
+                        &mut message,
+                    ) {
+                        message.as_str()
+                    } else {
+                        log_event.message.get()
+                    };
+                    let masked = self.writer.mask_text(text);
                     let letter = Letter {
                         stage: Stage::Document,
                         reason: &error.to_string(),
@@ -112,7 +134,7 @@ impl Encoder {
                         index: None,
                         event_id: Some(log_event.id_text()),
                         source: &source,
-                        payload: Payload::Raw(log_event.message.get().as_bytes()),
+                        payload: Payload::Text(&masked),
                     };
                     letters.push(PendingLetter {
                         record: index,
@@ -128,5 +150,10 @@ impl Encoder {
         if let Some(chunk) = chunks.take() {
             on_chunk(chunk);
         }
+    }
+
+    /// What was masked since the last call, per detector.
+    pub fn take_mask_counts(&mut self) -> MaskCounts {
+        self.writer.take_counts()
     }
 }

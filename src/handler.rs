@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::dlq::{DeadLetterQueue, Letter, Payload, Stage};
 use crate::encoder::{Encoder, PendingLetter};
 use crate::input::KinesisEvent;
+use crate::mask::{MaskCounts, MaskError, Masker};
 use crate::output::retry::{self, DeliveryStats, Outcome};
 use crate::output::{Chunk, Destination};
 use crate::time;
@@ -56,6 +57,8 @@ pub struct Summary {
     pub poison_records: usize,
     pub requests: usize,
     pub splits: usize,
+    /// Values masked, per detector (never the values themselves).
+    pub masked: MaskCounts,
     pub encode_ms: u64,
     pub total_ms: u64,
 }
@@ -72,15 +75,17 @@ pub struct Forwarder<D: Destination> {
 }
 
 impl<D: Destination> Forwarder<D> {
-    pub fn new(config: Config, destination: D, dlq: DeadLetterQueue) -> Self {
-        let encoder = Encoder::new(&config, dlq.max_bytes());
-        Self {
+    /// Builds the forwarder; fails only when the masking rules do not compile.
+    pub fn new(config: Config, destination: D, dlq: DeadLetterQueue) -> Result<Self, MaskError> {
+        let masker = Arc::new(Masker::new(&config.mask)?);
+        let encoder = Encoder::new(&config, dlq.max_bytes(), masker);
+        Ok(Self {
             in_flight: Arc::new(Semaphore::new(config.elasticsearch.max_concurrency)),
             config: Arc::new(config),
             destination: Arc::new(destination),
             dlq,
             encoder: Mutex::new(encoder),
-        }
+        })
     }
 
     /// Processes one Kinesis event that must be settled by `deadline`.
@@ -207,6 +212,7 @@ impl<D: Destination> Forwarder<D> {
         encoder.encode(event, &*self.destination, summary, letters, |chunk| {
             deliveries.push(self.spawn_delivery(chunk, deadline));
         });
+        summary.masked = encoder.take_mask_counts();
         deliveries
     }
 

@@ -31,7 +31,9 @@ pub mod encoder;
 pub mod handler;
 pub mod input;
 pub mod logging;
+pub mod mask;
 pub mod output;
+pub mod secrets;
 pub mod time;
 
 pub use config::Config;

@@ -19,6 +19,11 @@ pub fn init(level: &str) {
         .try_init();
 }
 
+/// `{"password":3,"jwt":1}`: what was masked, per detector.
+fn masked_counts(counts: &crate::mask::MaskCounts) -> String {
+    serde_json::to_string(&counts.0).unwrap_or_default()
+}
+
 /// Logs the one summary line of an invocation.
 pub fn summary(request_id: &str, s: &crate::Summary) {
     tracing::info!(
@@ -35,6 +40,7 @@ pub fn summary(request_id: &str, s: &crate::Summary) {
         poison_records = s.poison_records,
         requests = s.requests,
         splits = s.splits,
+        masked = %masked_counts(&s.masked),
         encode_ms = s.encode_ms,
         total_ms = s.total_ms,
         "invocation summary"

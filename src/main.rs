@@ -7,12 +7,13 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use log_forwarder::dlq::DeadLetterQueue;
 use log_forwarder::handler::deadline_from_epoch_ms;
 use log_forwarder::input::KinesisEvent;
+use log_forwarder::mask::MaskMode;
 use log_forwarder::output::elasticsearch::Elasticsearch;
-use log_forwarder::{logging, Config, Forwarder};
+use log_forwarder::{logging, secrets, Config, Forwarder};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
             logging::init("info");
@@ -23,6 +24,13 @@ async fn main() -> Result<(), Error> {
     logging::init(&config.log_level);
 
     let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    if let Some(name) = config.mask_hash_key_parameter.clone() {
+        let ssm = aws_sdk_ssm::Client::new(&aws);
+        let key = secrets::fetch(&ssm, &name).await.inspect_err(|e| {
+            tracing::error!(error = %e, "cannot read MASK_HASH_KEY_PARAMETER");
+        })?;
+        config.mask.mode = MaskMode::Hash(key.expose().as_bytes().to_vec());
+    }
     let dlq = DeadLetterQueue::new(
         aws_sdk_sqs::Client::new(&aws),
         config.dlq_queue_url.clone(),
@@ -30,7 +38,7 @@ async fn main() -> Result<(), Error> {
         config.retry.clone(),
     );
     let destination = Elasticsearch::new(&config.elasticsearch)?;
-    let forwarder = Arc::new(Forwarder::new(config, destination, dlq));
+    let forwarder = Arc::new(Forwarder::new(config, destination, dlq)?);
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let forwarder = Arc::clone(&forwarder);

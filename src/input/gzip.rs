@@ -90,6 +90,8 @@ pub struct Inflater {
     decompressor: RawDecompressor,
     out: Vec<u8>,
     limit: usize,
+    /// Length of the last successful output, if the last call succeeded.
+    last: Option<usize>,
 }
 
 impl Inflater {
@@ -98,11 +100,23 @@ impl Inflater {
             decompressor: RawDecompressor::new(),
             out: Vec::new(),
             limit,
+            last: None,
         }
+    }
+
+    /// The output of the last successful [`inflate`](Self::inflate).
+    pub fn last(&self) -> Option<&[u8]> {
+        self.last.map(|n| &self.out[..n])
+    }
+
+    /// Forgets the last output (a new record is being decoded).
+    pub fn forget(&mut self) {
+        self.last = None;
     }
 
     /// Inflates a complete gzip stream (one or more members).
     pub fn inflate(&mut self, input: &[u8]) -> Result<&[u8], DecodeError> {
+        self.last = None;
         if input.len() < MIN_MEMBER {
             return Err(DecodeError::Gzip("truncated stream".to_owned()));
         }
@@ -152,6 +166,7 @@ impl Inflater {
                 }
             }
         }
+        self.last = Some(written);
         Ok(&self.out[..written])
     }
 }

@@ -161,6 +161,7 @@ impl Decoder {
         base64::engine::general_purpose::STANDARD
             .decode_vec(data.trim_end(), &mut self.raw)
             .map_err(|e| DecodeError::Base64(e.to_string()))?;
+        self.inflater.forget();
         if !gzip::is_gzip(&self.raw) {
             return Err(DecodeError::NotGzip(hex_prefix(&self.raw)));
         }
@@ -172,6 +173,11 @@ impl Decoder {
     /// letters.
     pub fn raw(&self) -> &[u8] {
         &self.raw
+    }
+
+    /// The inflated bytes of the last [`decode`](Self::decode) call, when it got that far.
+    pub fn inflated(&self) -> Option<&[u8]> {
+        self.inflater.last()
     }
 }
 

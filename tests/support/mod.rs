@@ -175,7 +175,7 @@ impl Harness {
         );
         let destination = Elasticsearch::new(&config.elasticsearch).expect("client");
         Self {
-            forwarder: Forwarder::new(config, destination, dlq),
+            forwarder: Forwarder::new(config, destination, dlq).expect("forwarder"),
             proxy,
             index,
             queue_url,

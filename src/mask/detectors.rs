@@ -1,0 +1,243 @@
+//! Value detectors: secrets recognisable by their shape, wherever they appear.
+//!
+//! Every detector has trigger literals — a detector runs only on text where the prefilter has
+//! seen one of them — and a regex whose capture group 1 (or whole match) is the span to mask.
+//! Patterns use ASCII classes and `(?-u:\b)`: Unicode word boundaries make the regex engine
+//! ~50× slower (see ../shared/PERFORMANCE.md), and every token shape here is ASCII anyway.
+//! Some shapes need a check a regex cannot express (a Basic credential must decode to
+//! `user:password`); that is the detector's `validate`.
+
+use base64::Engine as _;
+
+/// A built-in value detector.
+pub struct Spec {
+    /// Marker name, e.g. `aws_access_key` → `[MASKED:aws_access_key]`.
+    pub name: &'static str,
+    /// Case-sensitive literals, one of which every match contains.
+    pub triggers: &'static [&'static str],
+    pub pattern: &'static str,
+    pub validate: Option<fn(&str) -> bool>,
+}
+
+/// The built-in detectors, on by default.
+pub const SECRETS: &[Spec] = &[
+    Spec {
+        name: "private_key",
+        triggers: &["PRIVATE KEY"],
+        // The whole block, or everything after a BEGIN line when the END is cut off.
+        pattern: r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\]*)",
+        validate: None,
+    },
+    Spec {
+        name: "aws_access_key",
+        triggers: &["AKIA", "ASIA", "ABIA", "ACCA"],
+        pattern: r"(?-u:\b)((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?-u:\b)",
+        validate: None,
+    },
+    Spec {
+        name: "aws_secret_key",
+        triggers: &["aws", "AWS", "Aws", "secret", "Secret", "SECRET"],
+        // 40 base64 characters close after an AWS secret key's name.
+        pattern: r#"(?i:aws|secret)[A-Za-z0-9_ .-]{0,24}(?:key|Key|KEY)?["']?\s*(?:=>|[:=])?\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
+        validate: Some(mixed_alphabet),
+    },
+    Spec {
+        name: "aws_secret_key",
+        triggers: &["AKIA", "ASIA"],
+        // A key id and its secret side by side: `AKIA…:secret`, `AKIA… secret`.
+        pattern: r"(?:AKIA|ASIA)[A-Z0-9]{16}[:=/ ,;|	]{1,3}([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
+        validate: Some(mixed_alphabet),
+    },
+    Spec {
+        name: "jwt",
+        triggers: &["eyJ"],
+        pattern: r"(?-u:\b)(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{0,})",
+        validate: None,
+    },
+    Spec {
+        name: "bearer_token",
+        triggers: &["Bearer", "bearer", "BEARER"],
+        // The token ends at a delimiter, so `Bearer expires_in=3600` (a key) is not a token.
+        pattern: r#"(?-u:\b)(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9\-._~+/]{8,}=*)(?:[\s,;"'})\]&]|$)"#,
+        validate: Some(credential_like),
+    },
+    Spec {
+        name: "basic_auth",
+        triggers: &["Basic", "basic", "BASIC"],
+        pattern: r"(?-u:\b)(?:Basic|basic|BASIC)\s+([A-Za-z0-9+/]{6,}={0,2})(?:[^A-Za-z0-9+/=]|$)",
+        validate: Some(basic_credential),
+    },
+    Spec {
+        name: "url_password",
+        triggers: &["://"],
+        // scheme://user:password@host — only the password.
+        pattern: r"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#]{0,256}:([^\s@/?#]{1,256})@[A-Za-z0-9\[]",
+        validate: None,
+    },
+    Spec {
+        name: "github_token",
+        triggers: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+        pattern: r"(?-u:\b)((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?-u:\b)",
+        validate: None,
+    },
+    Spec {
+        name: "gitlab_token",
+        triggers: &["glpat-", "gldt-", "glrt-", "glptt-", "GR1348941"],
+        pattern: r"(?-u:\b)((?:glpat|gldt|glrt|glptt)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})",
+        validate: None,
+    },
+    Spec {
+        name: "slack_token",
+        triggers: &["xox", "xapp-"],
+        pattern: r"(?-u:\b)(xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Za-z0-9-]{10,})",
+        validate: None,
+    },
+    Spec {
+        name: "slack_webhook",
+        triggers: &["hooks.slack.com"],
+        pattern: r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9/_-]{10,})",
+        validate: None,
+    },
+    Spec {
+        name: "stripe_key",
+        triggers: &["sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_"],
+        pattern: r"(?-u:\b)((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{20,})",
+        validate: None,
+    },
+    Spec {
+        name: "google_oauth_token",
+        triggers: &["ya29."],
+        pattern: r"(?-u:\b)(ya29\.[A-Za-z0-9_.-]{20,})",
+        validate: None,
+    },
+    Spec {
+        name: "vault_token",
+        triggers: &["hvs.", "hvb.", "hvr."],
+        pattern: r"(?-u:\b)(hv[sbr]\.[A-Za-z0-9_-]{20,})",
+        validate: None,
+    },
+    Spec {
+        name: "google_api_key",
+        triggers: &["AIza"],
+        pattern: r"(?-u:\b)(AIza[0-9A-Za-z_-]{35})",
+        validate: None,
+    },
+    Spec {
+        name: "sendgrid_key",
+        triggers: &["SG."],
+        pattern: r"(?-u:\b)(SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64})",
+        validate: None,
+    },
+    Spec {
+        name: "twilio_key",
+        triggers: &["SK"],
+        pattern: r"(?-u:\b)(SK[0-9a-fA-F]{32})(?-u:\b)",
+        validate: None,
+    },
+    Spec {
+        name: "npm_token",
+        triggers: &["npm_"],
+        pattern: r"(?-u:\b)(npm_[A-Za-z0-9]{36})(?-u:\b)",
+        validate: None,
+    },
+    Spec {
+        name: "vendor_token",
+        triggers: &[
+            "pypi-", "shpat_", "shpss_", "shpca_", "shppa_", "hf_", "dop_v1_", "doo_v1_", "sk-",
+            "sq0atp-", "sq0csp-", "key-", "glc_", "glsa_", "dapi", "lin_api_", "pat-",
+        ],
+        pattern: r"(?-u:\b)(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|hf_[A-Za-z0-9]{34,}|do[op]_v1_[a-f0-9]{64}|sk-ant-[A-Za-z0-9_-]{32,}|sk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{32,}|sq0(?:atp|csp)-[A-Za-z0-9_-]{22,}|key-[0-9a-f]{32}|glc_[A-Za-z0-9+/]{32,}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|dapi[a-f0-9]{32}|lin_api_[A-Za-z0-9]{40}|pat-(?:na1|eu1)-[a-f0-9-]{36})(?-u:\b)",
+        validate: None,
+    },
+];
+
+/// PII detectors, off unless `MASK_PII` enables them.
+pub const PII: &[Spec] = &[
+    Spec {
+        name: "email",
+        triggers: &["@"],
+        pattern: r"(?-u:\b)([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})(?-u:\b)",
+        validate: None,
+    },
+    Spec {
+        name: "ipv4",
+        triggers: &["."],
+        pattern: r"(?:^|[^0-9.])((?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(?:[^0-9.]|\.(?:[^0-9]|$)|$)",
+        validate: None,
+    },
+    Spec {
+        name: "ipv6",
+        triggers: &[":"],
+        pattern: r"(?:^|[^0-9A-Fa-f:])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%[0-9A-Za-z]+)?)(?:[^0-9A-Fa-f:]|$)",
+        validate: Some(ipv6),
+    },
+    Spec {
+        name: "phone",
+        triggers: &["+", "(", "-", " ", "."],
+        pattern: r"(?:^|[^0-9A-Za-z+])((?:\+[1-9][0-9]{0,2}[ .-]?)?(?:\([0-9]{2,4}\)[ .-]?|[0-9]{2,4}[ .-])[0-9]{3,4}[ .-][0-9]{3,4}|\+[1-9][0-9]{7,14})(?:[^0-9A-Za-z]|$)",
+        validate: None,
+    },
+];
+
+/// An AWS secret key mixes cases or digits; forty letters of one case is a word or a hash.
+fn mixed_alphabet(s: &str) -> bool {
+    let upper = s.bytes().any(|b| b.is_ascii_uppercase());
+    let lower = s.bytes().any(|b| b.is_ascii_lowercase());
+    let digit_or_symbol = s.bytes().any(|b| !b.is_ascii_alphabetic());
+    upper && lower && digit_or_symbol
+}
+
+/// A bearer token is short only when it does not look like a word (`Bearer token expired`).
+fn credential_like(s: &str) -> bool {
+    s.len() >= 20 || s.bytes().any(|b| !b.is_ascii_alphabetic())
+}
+
+/// A Basic credential decodes to printable `user:password`.
+fn basic_credential(s: &str) -> bool {
+    let trimmed = s.trim_end_matches('=');
+    let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(s));
+    match decoded {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            text.contains(':') && text.chars().all(|c| !c.is_control())
+        }
+        Err(_) => false,
+    }
+}
+
+fn ipv6(s: &str) -> bool {
+    let addr = s.split('%').next().unwrap_or(s);
+    addr.contains("::")
+        || addr.matches(':').count() == 7 && addr.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_compiles_and_mentions_a_trigger() {
+        for spec in SECRETS.iter().chain(PII) {
+            assert!(regex::Regex::new(spec.pattern).is_ok(), "{}", spec.name);
+            assert!(!spec.triggers.is_empty(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn no_bare_word_boundaries() {
+        // `\b` without `(?-u:…)` is Unicode-aware and ~50× slower.
+        for spec in SECRETS.iter().chain(PII) {
+            let bare = spec.pattern.replace("(?-u:\\b)", "");
+            assert!(!bare.contains("\\b"), "{} uses a bare \\b", spec.name);
+        }
+    }
+
+    #[test]
+    fn basic_credentials_must_decode_to_user_and_password() {
+        assert!(basic_credential("dXNlcjpodW50ZXIy")); // user:hunter2
+        assert!(!basic_credential("authentication"));
+        assert!(!basic_credential("plan"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Masking a JSON document without re-serializing it.
+//!
+//! A single forward scan over the text, with a stack of open containers: a value under a
+//! sensitive key is replaced whole (string, number, object, array) by a JSON string marker;
+//! every other string is masked as text (so a token inside `"msg":"login with Bearer …"` or
+//! JSON escaped inside a string is still found). Everything else — whitespace, key order,
+//! number formatting — is copied byte for byte, so the output is valid JSON whenever the input
+//! is.
+
+use super::keys::KeyClass;
+use super::text::{balanced_end, is_placeholder};
+use super::{MaskCounts, Masker};
+use crate::document::{push_str, unescape_json_string};
+
+#[derive(Clone, Copy)]
+struct Frame {
+    object: bool,
+    expect_key: bool,
+}
+
+/// Masks the JSON document `json` into `out`. Returns whether anything was masked (when
+/// false, `out` holds an exact copy).
+pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut MaskCounts) -> bool {
+    let bytes = json.as_bytes();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut pending: Option<KeyClass> = None;
+    let mut changed = false;
+    let mut unescaped = String::new();
+    let mut masked = String::new();
+    let mut bytes_out = Vec::new();
+    let mut copied = 0; // bytes of `json` already copied to `out`
+    let mut i = 0;
+
+    let flush = |out: &mut String, upto: usize, copied: &mut usize| {
+        out.push_str(&json[*copied..upto]);
+        *copied = upto;
+    };
+
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'[' if pending.is_some() => {
+                let end = balanced_end(bytes, i);
+                flush(out, i, &mut copied);
+                let class = pending.take().map(|k| k.0).unwrap_or("secret");
+                masker.push_marker(out, class, &json[i..end], true, counts);
+                copied = end;
+                changed = true;
+                i = end;
+                continue;
+            }
+            b'{' => stack.push(Frame {
+                object: true,
+                expect_key: true,
+            }),
+            b'[' => stack.push(Frame {
+                object: false,
+                expect_key: false,
+            }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    top.expect_key = top.object;
+                }
+            }
+            b'"' => {
+                let end = string_end(bytes, i);
+                let inner = &json[i + 1..end.saturating_sub(1).max(i + 1)];
+                let is_key = stack.last().is_some_and(|f| f.object && f.expect_key);
+                if is_key {
+                    if let Some(top) = stack.last_mut() {
+                        top.expect_key = false;
+                    }
+                    pending = if inner.contains('\\') {
+                        unescaped.clear();
+                        unescape_json_string(inner, &mut unescaped);
+                        masker.keys.classify(&unescaped)
+                    } else {
+                        masker.keys.classify(inner)
+                    };
+                } else {
+                    unescaped.clear();
+                    let text =
+                        if inner.contains('\\') && unescape_json_string(inner, &mut unescaped) {
+                            unescaped.as_str()
+                        } else {
+                            inner
+                        };
+                    if let Some(class) = pending.take() {
+                        if !is_placeholder(text) {
+                            flush(out, i, &mut copied);
+                            masker.push_marker(out, class.0, text, true, counts);
+                            copied = end;
+                            changed = true;
+                        }
+                    } else {
+                        masked.clear();
+                        if masker.mask_text_into(text, &mut masked, counts) {
+                            flush(out, i, &mut copied);
+                            bytes_out.clear();
+                            push_str(&mut bytes_out, &masked);
+                            out.push_str(&String::from_utf8_lossy(&bytes_out));
+                            copied = end;
+                            changed = true;
+                        }
+                    }
+                }
+                i = end;
+                continue;
+            }
+            b if b == b'-' || b.is_ascii_alphanumeric() => {
+                let mut end = i;
+                while end < bytes.len()
+                    && !matches!(
+                        bytes[end],
+                        b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'
+                    )
+                {
+                    end += 1;
+                }
+                let token = &json[i..end];
+                if let Some(class) = pending.take() {
+                    if !is_placeholder(token) {
+                        flush(out, i, &mut copied);
+                        masker.push_marker(out, class.0, token, true, counts);
+                        copied = end;
+                        changed = true;
+                    }
+                } else if token.len() >= 13 && masker.is_card_number(token) {
+                    flush(out, i, &mut copied);
+                    masker.push_marker(out, "card_number", token, true, counts);
+                    copied = end;
+                    changed = true;
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if changed {
+        out.push_str(&json[copied..]);
+    } else {
+        out.clear();
+        out.push_str(json);
+    }
+    changed
+}
+
+/// End (exclusive, after the closing quote) of the string starting at `start`.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}

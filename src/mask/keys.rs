@@ -1,0 +1,332 @@
+//! Which key names hold secrets.
+//!
+//! A key is judged by its *head*: the normalized name (ASCII letters and digits, lowercased,
+//! separators dropped, so `user_password`, `userPassword`, `USER-PASSWORD` and
+//! `user.password` are all `userpassword`) must end with a sensitive term. The head is what
+//! the value *is*: `access_token`, `client-secret`, `x-api-key` hold secrets, while
+//! `token_type`, `password_policy`, `secret_arn` or `max_tokens` only talk about them and keep
+//! their values. Short terms that are also word endings (`pin` in `spin`, `sig` in `config`)
+//! count only as the key's last whole word.
+
+/// A sensitive key class; its name is the marker's detector name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyClass(pub &'static str);
+
+/// Suffixes of normalized keys, with the class they mask as. Longest first where one is a
+/// suffix of another, so the most specific class names the marker.
+const SUFFIXES: &[(&str, &str)] = &[
+    ("secretaccesskey", "aws_secret_key"),
+    ("privatekey", "private_key"),
+    ("passphrase", "password"),
+    ("password", "password"),
+    ("passwd", "password"),
+    ("pwd", "password"),
+    ("apikey", "api_key"),
+    ("apitoken", "api_key"),
+    ("accesskey", "access_key"),
+    ("secretkey", "secret"),
+    ("signingkey", "secret"),
+    ("encryptionkey", "secret"),
+    ("masterkey", "secret"),
+    ("clientkey", "secret"),
+    ("authkey", "secret"),
+    ("sessionkey", "secret"),
+    ("accountkey", "secret"),
+    ("secret", "secret"),
+    ("token", "token"),
+    ("jwt", "token"),
+    ("sessionid", "session"),
+    ("credentials", "credentials"),
+    ("credential", "credentials"),
+    ("proxyauthorization", "authorization"),
+    ("authorization", "authorization"),
+    ("auth", "authorization"),
+    ("bearer", "authorization"),
+    ("cookie", "cookie"),
+    ("cookies", "cookie"),
+    ("signature", "signature"),
+    ("creditcardnumber", "card_number"),
+    ("creditcard", "card_number"),
+    ("cardnumber", "card_number"),
+    ("ccnumber", "card_number"),
+    ("cardno", "card_number"),
+    ("pan", "card_number"),
+    ("cvv2", "card_number"),
+    ("cvv", "card_number"),
+    ("cvc", "card_number"),
+    ("ssn", "ssn"),
+    ("socialsecuritynumber", "ssn"),
+];
+
+/// Terms that count only as the last whole word of the key.
+const LAST_WORDS: &[(&str, &str)] = &[
+    ("pin", "card_number"),
+    ("sig", "signature"),
+    ("pass", "password"),
+];
+
+/// Words that may follow a secret's name without changing what the value is.
+const QUALIFIERS: &[&str] = &[
+    "confirmation",
+    "confirm",
+    "repeat",
+    "again",
+    "verify",
+    "verification",
+    "hash",
+    "digest",
+    "value",
+    "plain",
+    "plaintext",
+    "encrypted",
+    "enc",
+    "old",
+    "new",
+    "current",
+    "1",
+    "2",
+];
+
+/// Terms a qualifier may follow.
+const QUALIFIED: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "pin",
+];
+
+/// Normalized keys that end with a sensitive term but hold no secret.
+const NOT_SECRET: &[&str] = &[
+    "nexttoken",
+    "pagetoken",
+    "nextpagetoken",
+    "paginationtoken",
+    "continuationtoken",
+    "synctoken",
+    "oauth",
+    "span",
+    "japan",
+    "lifespan",
+    "timespan",
+    "wingspan",
+];
+
+/// Stems that find every key above in text: the prefilter searches for these (in lower,
+/// Capitalized and UPPER case) before any key is examined.
+pub const TRIGGER_STEMS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "jwt",
+    "session",
+    "credential",
+    "auth",
+    "bearer",
+    "cookie",
+    "signature",
+    "card",
+    "ccnumber",
+    "pan",
+    "cvv",
+    "cvc",
+    "ssn",
+    "security",
+    "pin",
+    "sig",
+];
+
+/// Classifies built-in and configured sensitive keys.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRules {
+    /// Extra normalized suffixes from `MASK_KEYS`.
+    extra: Vec<String>,
+}
+
+impl KeyRules {
+    pub fn new(extra: &[String]) -> Self {
+        Self {
+            extra: extra
+                .iter()
+                .map(|k| normalize(k))
+                .filter(|k| !k.is_empty())
+                .collect(),
+        }
+    }
+
+    /// The extra keys, normalized (for the prefilter).
+    pub fn extra(&self) -> &[String] {
+        &self.extra
+    }
+
+    /// The class of `key` when its value must be masked.
+    pub fn classify(&self, key: &str) -> Option<KeyClass> {
+        if key.len() > 128 {
+            return None;
+        }
+        let mut buf = [0u8; 128];
+        let n = normalize_into(key, &mut buf);
+        let norm = std::str::from_utf8(&buf[..n]).unwrap_or_default();
+        if norm.is_empty() || NOT_SECRET.contains(&norm) {
+            return None;
+        }
+        if self.extra.iter().any(|e| norm.ends_with(e.as_str())) {
+            return Some(KeyClass("custom_key"));
+        }
+        // `password_confirmation`, `token_value`, `secret2`: a secret with a qualifier after it.
+        let head = QUALIFIERS
+            .iter()
+            .find_map(|q| norm.strip_suffix(q).filter(|h| h.len() >= 3))
+            .filter(|h| QUALIFIED.iter().any(|t| h.ends_with(t)))
+            .unwrap_or(norm);
+        if let Some((_, class)) = SUFFIXES.iter().find(|(s, _)| head.ends_with(s)) {
+            // `pan` only as a whole key or the last word (`card_pan`), not in `company`.
+            if norm.ends_with("pan") && !last_word_is(key, "pan") {
+                return None;
+            }
+            return Some(KeyClass(class));
+        }
+        LAST_WORDS
+            .iter()
+            .find(|(w, _)| last_word_is(key, w))
+            .map(|(_, class)| KeyClass(class))
+    }
+}
+
+/// Lowercased ASCII letters and digits of `key`.
+pub fn normalize(key: &str) -> String {
+    key.bytes()
+        .filter(u8::is_ascii_alphanumeric)
+        .map(|b| b.to_ascii_lowercase() as char)
+        .collect()
+}
+
+fn normalize_into(key: &str, out: &mut [u8; 128]) -> usize {
+    let mut n = 0;
+    for b in key.bytes().filter(u8::is_ascii_alphanumeric) {
+        out[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    n
+}
+
+/// Whether the last word of `key` (split at separators and camelCase humps) is `word`.
+fn last_word_is(key: &str, word: &str) -> bool {
+    let bytes = key.as_bytes();
+    let mut end = bytes.len();
+    while end > 0 && !bytes[end - 1].is_ascii_alphanumeric() {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 {
+        let c = bytes[start - 1];
+        if !c.is_ascii_alphanumeric() {
+            break;
+        }
+        start -= 1;
+        // A lowercase→uppercase hump starts a word (`cardPin`); an all-caps run is one word.
+        if c.is_ascii_uppercase() && start > 0 && bytes[start - 1].is_ascii_lowercase() {
+            break;
+        }
+    }
+    key[start..end].eq_ignore_ascii_case(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_keys_in_every_spelling() {
+        let rules = KeyRules::default();
+        for (key, class) in [
+            ("password", "password"),
+            ("Password", "password"),
+            ("user_password", "password"),
+            ("userPassword", "password"),
+            ("DB_PASSWORD", "password"),
+            ("passwd", "password"),
+            ("client-secret", "secret"),
+            ("client_secret", "secret"),
+            ("secret", "secret"),
+            ("accessToken", "token"),
+            ("refresh_token", "token"),
+            ("id_token", "token"),
+            ("X-Amz-Security-Token", "token"),
+            ("api_key", "api_key"),
+            ("apiKey", "api_key"),
+            ("x-api-key", "api_key"),
+            ("X-API-KEY", "api_key"),
+            ("authorization", "authorization"),
+            ("Proxy-Authorization", "authorization"),
+            ("cookie", "cookie"),
+            ("set-cookie", "cookie"),
+            ("Set-Cookie", "cookie"),
+            ("private_key", "private_key"),
+            ("credentials", "credentials"),
+            ("card_number", "card_number"),
+            ("cardNumber", "card_number"),
+            ("ssn", "ssn"),
+            ("aws_secret_access_key", "aws_secret_key"),
+            ("SecretAccessKey", "aws_secret_key"),
+            ("card_pin", "card_number"),
+            ("userPin", "card_number"),
+            ("password_confirmation", "password"),
+            ("passwordConfirm", "password"),
+            ("token_value", "token"),
+            ("secret2", "secret"),
+            ("sig", "signature"),
+            ("X-Amz-Signature", "signature"),
+        ] {
+            assert_eq!(rules.classify(key), Some(KeyClass(class)), "{key}");
+        }
+    }
+
+    #[test]
+    fn keys_that_only_talk_about_secrets_are_not_sensitive() {
+        let rules = KeyRules::default();
+        for key in [
+            "token_type",
+            "token_count",
+            "max_tokens",
+            "tokens",
+            "password_policy",
+            "password_reset_sent",
+            "secret_arn",
+            "secret_name",
+            "key",
+            "s3_key",
+            "Key",
+            "partition_key",
+            "nextToken",
+            "NextPageToken",
+            "spin",
+            "config",
+            "company",
+            "span",
+            "shipping",
+            "author",
+            "passenger",
+            "private_key_id",
+            "aws_access_key_id",
+            "token_new_count",
+            "value",
+            "message",
+            "",
+        ] {
+            assert_eq!(rules.classify(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn configured_keys_are_added() {
+        let rules = KeyRules::new(&["member-no".to_owned(), "OTP".to_owned()]);
+        assert_eq!(rules.classify("member_no"), Some(KeyClass("custom_key")));
+        assert_eq!(rules.classify("loginOtp"), Some(KeyClass("custom_key")));
+        assert_eq!(rules.extra(), ["memberno", "otp"]);
+    }
+}

@@ -1,0 +1,542 @@
+//! The masking engine: no credential, token or card number leaves the forwarder.
+//!
+//! Three kinds of rules, all built once at cold start:
+//! - **sensitive keys** ([`keys`]): in JSON documents the whole value under a key such as
+//!   `password`, `client-secret` or `accessToken` is replaced ([`json`]); in free text the
+//!   value after `key=`, `key: `, `"key":`, `key =>`, `?key=` … is ([`text`]);
+//! - **value detectors** ([`detectors`]): secrets recognisable by their shape anywhere (AWS
+//!   keys, JWTs, PEM blocks, vendor tokens, URL passwords, Bearer/Basic credentials), and
+//!   payment card numbers that pass the Luhn check ([`card`]);
+//! - optional **PII** detectors (emails, IP addresses, phone numbers) and user-supplied keys
+//!   and patterns.
+//!
+//! Cost control: most log lines hold nothing to mask. One multi-literal search (the
+//! prefilter, over explicit case variants so it keeps its SIMD path) finds every trigger
+//! literal in a line; when there is none, and no digit run long enough to be a card, the line
+//! is left alone without running a single regex. Otherwise only the detectors whose triggers
+//! were seen run.
+//!
+//! Replacement: `[MASKED:<detector>]`, or with [`MaskMode::Hash`]
+//! `[MASKED:<detector>:<16 hex digits of HMAC-SHA256(key, secret)>]`, so equal secrets stay
+//! correlatable without being revealed. Text outside masked spans is never changed, and masking
+//! is idempotent (a marker is never masked again).
+
+pub mod card;
+pub mod detectors;
+pub mod json;
+pub mod keys;
+pub mod text;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use aho_corasick::packed;
+use hmac::{Hmac, KeyInit, Mac};
+use regex::Regex;
+use sha2::Sha256;
+
+use keys::KeyRules;
+use text::Wrap;
+
+/// A span of text to replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub name: &'static str,
+    pub wrap: Wrap,
+}
+
+/// Which PII detectors are on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PiiKinds {
+    pub email: bool,
+    pub ip: bool,
+    pub phone: bool,
+}
+
+/// How masked values are replaced.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum MaskMode {
+    /// `[MASKED:<detector>]`.
+    #[default]
+    Marker,
+    /// `[MASKED:<detector>:<hmac>]` with this key.
+    Hash(Vec<u8>),
+}
+
+impl std::fmt::Debug for MaskMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: never print it.
+        match self {
+            MaskMode::Marker => f.write_str("Marker"),
+            MaskMode::Hash(_) => f.write_str("Hash(<key>)"),
+        }
+    }
+}
+
+/// Masking options (the defaults mask every built-in secret and no PII).
+#[derive(Debug, Clone, Default)]
+pub struct MaskConfig {
+    pub pii: PiiKinds,
+    /// Extra sensitive key names (`MASK_KEYS`).
+    pub extra_keys: Vec<String>,
+    /// Extra regexes (`MASK_PATTERNS`); capture group 1, or the whole match, is masked.
+    pub extra_patterns: Vec<String>,
+    pub mode: MaskMode,
+}
+
+/// Why the masking configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum MaskError {
+    #[error("MASK_PATTERNS pattern {index} is not a valid regex: {error}")]
+    Pattern { index: usize, error: String },
+    #[error("cannot build the masking prefilter: {0}")]
+    Prefilter(String),
+}
+
+/// Per-detector counts of masked values (never the values).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MaskCounts(pub BTreeMap<&'static str, u64>);
+
+impl MaskCounts {
+    fn add(&mut self, name: &'static str) {
+        *self.0.entry(name).or_default() += 1;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    pub fn merge(&mut self, other: &MaskCounts) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+}
+
+struct Detector {
+    name: &'static str,
+    regex: Regex,
+    validate: Option<fn(&str) -> bool>,
+}
+
+/// What a prefilter literal announces.
+#[derive(Debug, Clone, Copy, Default)]
+struct Owners {
+    /// Bit `i`: detector `i` must run.
+    detectors: u64,
+    /// A sensitive key may be here.
+    key: bool,
+}
+
+enum Prefilter {
+    Packed(packed::Searcher),
+    Automaton(aho_corasick::AhoCorasick),
+}
+
+/// The compiled masking engine. Build once, share everywhere.
+pub struct Masker {
+    prefilter: Prefilter,
+    owners: Vec<Owners>,
+    detectors: Vec<Detector>,
+    /// Detectors that run on every line (custom patterns, PII without a literal).
+    always: u64,
+    keys: KeyRules,
+    mode: MaskMode,
+}
+
+/// Index of the first user pattern in `detectors` (they come after built-ins and PII).
+const MAX_DETECTORS: usize = 64;
+
+impl Masker {
+    pub fn new(config: &MaskConfig) -> Result<Self, MaskError> {
+        let mut detectors = Vec::new();
+        let mut literals: Vec<(String, Owners)> = Vec::new();
+        let mut always = 0u64;
+        let add_literal =
+            |lit: &str, owners: Owners, literals: &mut Vec<(String, Owners)>| match literals
+                .iter_mut()
+                .find(|(l, _)| l == lit)
+            {
+                Some((_, o)) => {
+                    o.detectors |= owners.detectors;
+                    o.key |= owners.key;
+                }
+                None => literals.push((lit.to_owned(), owners)),
+            };
+
+        let pii = [
+            (config.pii.email, "email"),
+            (config.pii.ip, "ipv4"),
+            (config.pii.ip, "ipv6"),
+            (config.pii.phone, "phone"),
+        ];
+        let enabled_pii = detectors::PII
+            .iter()
+            .filter(|s| pii.iter().any(|(on, name)| *on && *name == s.name));
+        for spec in detectors::SECRETS.iter().chain(enabled_pii) {
+            let regex = Regex::new(spec.pattern)
+                .map_err(|e| MaskError::Prefilter(format!("{}: {e}", spec.name)))?;
+            let bit = 1u64 << detectors.len();
+            for t in spec.triggers {
+                add_literal(
+                    t,
+                    Owners {
+                        detectors: bit,
+                        key: false,
+                    },
+                    &mut literals,
+                );
+            }
+            detectors.push(Detector {
+                name: spec.name,
+                regex,
+                validate: spec.validate,
+            });
+        }
+        // PII shapes without a distinctive literal (spaces, dots) run on every line.
+        for (i, d) in detectors.iter().enumerate() {
+            if matches!(d.name, "phone" | "ipv4" | "ipv6") {
+                always |= 1 << i;
+            }
+        }
+        for (index, pattern) in config.extra_patterns.iter().enumerate() {
+            if detectors.len() >= MAX_DETECTORS {
+                return Err(MaskError::Pattern {
+                    index,
+                    error: "too many patterns".to_owned(),
+                });
+            }
+            let regex = Regex::new(pattern).map_err(|e| MaskError::Pattern {
+                index,
+                error: e.to_string(),
+            })?;
+            always |= 1 << detectors.len();
+            detectors.push(Detector {
+                name: "custom_pattern",
+                regex,
+                validate: None,
+            });
+        }
+
+        let keys = KeyRules::new(&config.extra_keys);
+        let key_owner = Owners {
+            detectors: 0,
+            key: true,
+        };
+        let extra_stems: Vec<String> = config
+            .extra_keys
+            .iter()
+            .flat_map(|k| {
+                k.split(|c: char| !c.is_ascii_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for stem in keys::TRIGGER_STEMS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra_stems)
+        {
+            let mut capitalized = stem.clone();
+            capitalized[..1].make_ascii_uppercase();
+            for variant in [stem.clone(), capitalized, stem.to_ascii_uppercase()] {
+                add_literal(&variant, key_owner, &mut literals);
+            }
+        }
+        // Leftmost-longest matching reports only the longest of literals that start at the
+        // same place: a literal also announces every literal it contains.
+        let snapshot = literals.clone();
+        for (lit, owners) in literals.iter_mut() {
+            for (other, o) in &snapshot {
+                if other.len() < lit.len() && lit.contains(other.as_str()) {
+                    owners.detectors |= o.detectors;
+                    owners.key |= o.key;
+                }
+            }
+        }
+
+        let patterns: Vec<&str> = literals.iter().map(|(l, _)| l.as_str()).collect();
+        let prefilter = match packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostLongest)
+            .heuristic_pattern_limits(false)
+            .builder()
+            .extend(&patterns)
+            .build()
+        {
+            Some(searcher) => Prefilter::Packed(searcher),
+            None => Prefilter::Automaton(
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                    .build(&patterns)
+                    .map_err(|e| MaskError::Prefilter(e.to_string()))?,
+            ),
+        };
+        Ok(Self {
+            prefilter,
+            owners: literals.into_iter().map(|(_, o)| o).collect(),
+            detectors,
+            always,
+            keys,
+            mode: config.mode.clone(),
+        })
+    }
+
+    /// The key rules (for the JSON walker).
+    pub fn keys(&self) -> &KeyRules {
+        &self.keys
+    }
+
+    /// Whether `text` may contain something to mask. False means masking would change
+    /// nothing: the caller can skip it.
+    pub fn might_match(&self, text: &str) -> bool {
+        self.always != 0 || self.first_trigger(text) || has_long_digit_run(text.as_bytes())
+    }
+
+    fn first_trigger(&self, text: &str) -> bool {
+        match &self.prefilter {
+            Prefilter::Packed(s) => s.find(text).is_some(),
+            Prefilter::Automaton(a) => a.find(text).is_some(),
+        }
+    }
+
+    /// Which detectors to run on `text`, and the offsets of key-stem hits.
+    fn scan(&self, text: &str, key_hits: &mut Vec<usize>) -> u64 {
+        let mut run = self.always;
+        let mut visit = |pattern: usize, start: usize| {
+            let owners = self.owners[pattern];
+            run |= owners.detectors;
+            if owners.key {
+                key_hits.push(start);
+            }
+        };
+        match &self.prefilter {
+            Prefilter::Packed(s) => {
+                for m in s.find_iter(text) {
+                    visit(m.pattern().as_usize(), m.start());
+                }
+            }
+            Prefilter::Automaton(a) => {
+                for m in a.find_iter(text) {
+                    visit(m.pattern().as_usize(), m.start());
+                }
+            }
+        }
+        run
+    }
+
+    /// Masks one log line: a JSON object line as JSON (values under sensitive keys replaced
+    /// whole, the result still valid JSON), anything else as text. Borrowed when nothing was
+    /// masked.
+    pub fn mask_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = String::new();
+        let mut counts = MaskCounts::default();
+        let trimmed = text.trim();
+        let changed = if trimmed.starts_with('{')
+            && trimmed.ends_with('}')
+            && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+        {
+            json::mask_json(self, text, &mut out, &mut counts)
+        } else {
+            self.mask_text_into(text, &mut out, &mut counts)
+        };
+        if changed {
+            Cow::Owned(out)
+        } else {
+            Cow::Borrowed(text)
+        }
+    }
+
+    /// Masks a JSON document (object or array) without re-serializing it.
+    pub fn mask_json<'a>(&self, json_text: &'a str) -> Cow<'a, str> {
+        let mut out = String::new();
+        let mut counts = MaskCounts::default();
+        if json::mask_json(self, json_text, &mut out, &mut counts) {
+            Cow::Owned(out)
+        } else {
+            Cow::Borrowed(json_text)
+        }
+    }
+
+    /// Masks a JSON document into `out` (which must be empty); true when anything changed.
+    pub fn mask_json_into(
+        &self,
+        json_text: &str,
+        out: &mut String,
+        counts: &mut MaskCounts,
+    ) -> bool {
+        json::mask_json(self, json_text, out, counts)
+    }
+
+    /// Appends the masked `text` to `out` and returns true when anything was masked;
+    /// otherwise appends nothing and returns false.
+    pub fn mask_text_into(&self, text: &str, out: &mut String, counts: &mut MaskCounts) -> bool {
+        let mut spans = Vec::new();
+        let mut key_hits = Vec::new();
+        let run = if self.always != 0 || self.first_trigger(text) {
+            self.scan(text, &mut key_hits)
+        } else {
+            0
+        };
+        if !key_hits.is_empty() {
+            text::key_value_spans(text, &self.keys, &key_hits, &mut spans);
+        }
+        for (i, d) in self.detectors.iter().enumerate() {
+            if run & (1 << i) == 0 {
+                continue;
+            }
+            for caps in d.regex.captures_iter(text) {
+                let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
+                    continue;
+                };
+                if m.is_empty() || text[m.start()..].starts_with("[MASKED:") {
+                    continue;
+                }
+                if d.validate.is_some_and(|v| !v(m.as_str())) {
+                    continue;
+                }
+                spans.push(Span {
+                    start: m.start(),
+                    end: m.end(),
+                    name: d.name,
+                    wrap: Wrap::None,
+                });
+            }
+        }
+        if has_long_digit_run(text.as_bytes()) {
+            let mut cards = Vec::new();
+            card::find(text, &mut cards);
+            spans.extend(cards.into_iter().map(|(start, end)| Span {
+                start,
+                end,
+                name: "card_number",
+                wrap: Wrap::None,
+            }));
+        }
+        if text.contains("[MASKED:") {
+            // Never mask inside an existing marker: masking stays idempotent.
+            let markers = marker_ranges(text);
+            spans.retain(|s| !markers.iter().any(|&(ms, me)| s.start < me && ms < s.end));
+        }
+        if spans.is_empty() {
+            return false;
+        }
+        self.render(text, &mut spans, out, counts);
+        true
+    }
+
+    /// Writes `text` with `spans` replaced; overlapping spans merge into the earliest.
+    fn render(&self, text: &str, spans: &mut [Span], out: &mut String, counts: &mut MaskCounts) {
+        spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut copied = 0;
+        let mut current: Option<Span> = None;
+        for &span in spans.iter() {
+            match current.as_mut() {
+                Some(c) if span.start < c.end => c.end = c.end.max(span.end),
+                _ => {
+                    if let Some(c) = current.take() {
+                        out.push_str(&text[copied..c.start]);
+                        self.push_span(out, text, c, counts);
+                        copied = c.end;
+                    }
+                    current = Some(span);
+                }
+            }
+        }
+        if let Some(c) = current {
+            out.push_str(&text[copied..c.start]);
+            self.push_span(out, text, c, counts);
+            copied = c.end;
+        }
+        out.push_str(&text[copied..]);
+    }
+
+    fn push_span(&self, out: &mut String, text: &str, span: Span, counts: &mut MaskCounts) {
+        let secret = &text[span.start..span.end];
+        match span.wrap {
+            Wrap::None => self.push_marker(out, span.name, secret, false, counts),
+            Wrap::Quote => self.push_marker(out, span.name, secret, true, counts),
+            Wrap::EscapedQuote => {
+                out.push_str("\\\"");
+                self.push_marker(out, span.name, secret, false, counts);
+                out.push_str("\\\"");
+            }
+        }
+    }
+
+    /// Appends the replacement for `secret` found by `name` (as a JSON string when `quoted`).
+    pub(crate) fn push_marker(
+        &self,
+        out: &mut String,
+        name: &'static str,
+        secret: &str,
+        quoted: bool,
+        counts: &mut MaskCounts,
+    ) {
+        counts.add(name);
+        if quoted {
+            out.push('"');
+        }
+        out.push_str("[MASKED:");
+        out.push_str(name);
+        if let MaskMode::Hash(key) = &self.mode {
+            if let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+                mac.update(secret.as_bytes());
+                let digest = mac.finalize().into_bytes();
+                out.push(':');
+                out.push_str(&hex::encode(&digest[..8]));
+            }
+        }
+        out.push(']');
+        if quoted {
+            out.push('"');
+        }
+    }
+
+    /// Whether a JSON number token is a card number.
+    pub(crate) fn is_card_number(&self, token: &str) -> bool {
+        let digits: Vec<u8> = token.bytes().map(|b| b.wrapping_sub(b'0')).collect();
+        digits.iter().all(|&d| d < 10) && card::is_card(&digits)
+    }
+}
+
+/// Byte ranges of `[MASKED:…]` markers in `text`.
+fn marker_ranges(text: &str) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("[MASKED:") {
+        let start = from + i;
+        let end = text[start..]
+            .find(']')
+            .map_or(text.len(), |j| start + j + 1);
+        ranges.push((start, end));
+        from = end;
+    }
+    ranges
+}
+
+/// Whether `bytes` holds 13 or more digits close together (a possible card number).
+fn has_long_digit_run(bytes: &[u8]) -> bool {
+    let mut run = 0u32;
+    let mut gap = 0u32;
+    for &b in bytes {
+        if b.is_ascii_digit() {
+            run += 1;
+            gap = 0;
+            if run >= 13 {
+                return true;
+            }
+        } else if (b == b' ' || b == b'-') && run > 0 && gap == 0 {
+            gap = 1;
+        } else {
+            run = 0;
+            gap = 0;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! Table-driven tests: every detector and key style with positives and look-alikes.
+
+use super::*;
+
+fn masker() -> Masker {
+    Masker::new(&MaskConfig::default()).unwrap()
+}
+
+/// `(input, expected output)` pairs for plain-text masking.
+const TEXT: &[(&str, &str)] = &[
+    // key = value styles
+    ("login password=hunter2 ok", "login password=[MASKED:password] ok"),
+    ("DB_PASSWORD=s3cr3t!", "DB_PASSWORD=[MASKED:password]"),
+    ("token: abc123def", "token: [MASKED:token]"),
+    (r#"api_key="k-123456""#, r#"api_key="[MASKED:api_key]""#),
+    ("secret='shh'", "secret='[MASKED:secret]'"),
+    ("GET /cb?access_token=ya29.a0Af&page=2 200", "GET /cb?access_token=[MASKED:token]&page=2 200"),
+    ("Authorization: Bearer abcdefghijklmnop.qrstuvwx", "Authorization: Bearer [MASKED:authorization]"),
+    ("authorization: Basic dXNlcjpodW50ZXIy", "authorization: Basic [MASKED:authorization]"),
+    ("X-Api-Key: 0123456789abcdef", "X-Api-Key: [MASKED:api_key]"),
+    ("Cookie: session=abc; theme=dark", "Cookie: [MASKED:cookie]"),
+    ("{'password': 'hunter2', 'user': 'bob'}", "{'password': '[MASKED:password]', 'user': 'bob'}"),
+    (r#"params: {:password => "hunter2"}"#, r#"params: {:password => "[MASKED:password]"}"#),
+    (r#"body={"password":"hunter2","n":1}"#, r#"body={"password":"[MASKED:password]","n":1}"#),
+    (r#"body={"pin":1234}"#, r#"body={"pin":"[MASKED:card_number]"}"#),
+    (r#"{\"password\":\"hunter2\"}"#, r#"{\"password\":\"[MASKED:password]\"}"#),
+    ("<password>hunter2</password>", "<password>[MASKED:password]</password>"),
+    ("run --password hunter2 --verbose", "run --password [MASKED:password] --verbose"),
+    ("client_secret: ZmFrZS1zZWNyZXQ", "client_secret: [MASKED:secret]"),
+    // value detectors
+    ("key AKIAIOSFODNN7EXAMPLE used", "key [MASKED:aws_access_key] used"),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [MASKED:aws_secret_key]"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end",
+     "jwt [MASKED:jwt] end"),
+    ("db postgres://app:Sup3rS3cret@db.internal:5432/app", "db postgres://app:[MASKED:url_password]@db.internal:5432/app"),
+    ("token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 pushed", "token [MASKED:github_token] pushed"),
+    ("glpat-xxxxxxxxxxxxxxxxxxxx", "[MASKED:gitlab_token]"),
+    ("slack xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "slack [MASKED:slack_token]"),
+    ("POST https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+     "POST https://hooks.slack.com/services/[MASKED:slack_webhook]"),
+    ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe [MASKED:stripe_key]"),
+    ("maps AIzaSyA-1234567890abcdefghijklmnopqrstu", "maps [MASKED:google_api_key]"),
+    ("paid with 4111 1111 1111 1111 today", "paid with [MASKED:card_number] today"),
+    ("npm_abcdefghijklmnopqrstuvwxyz0123456789", "[MASKED:npm_token]"),
+];
+
+/// Lines that must come out byte-for-byte unchanged.
+const LOOKALIKES: &[&str] = &[
+    "password reset email sent to user 42",
+    "token expired, refreshing",
+    "START RequestId: 6f7e1c3a-8b2d-4e5f-9a0b-1c2d3e4f5a6b Version: $LATEST",
+    "REPORT RequestId: 6f7e1c3a-8b2d-4e5f-9a0b-1c2d3e4f5a6b\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 70 MB",
+    "trace Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "etag d41d8cd98f00b204e9800998ecf8427e",
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+    "s3://my-bucket/2026/11/22/logs/app.log.gz",
+    "order 4111111111111112 shipped",
+    "epoch 1795320000123",
+    "2026-11-22T10:00:00.123Z took 12.5ms",
+    "GET https://api.example.com:8443/v1/orders?page=2&size=50 200",
+    "token_type=Bearer expires_in=3600",
+    "max_tokens=1024 token_count=512",
+    "user bob@example.com from 10.0.0.1",
+    "request id 0f8fad5b-d9cb-469f-a165-70867728950e",
+    "password_policy: min length 12",
+    "Authorization header missing",
+    r#"{"level":"info","msg":"ok","duration_ms":12}"#,
+    "image sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+];
+
+#[test]
+fn text_table() {
+    let m = masker();
+    for (input, want) in TEXT {
+        assert_eq!(m.mask_text(input), *want, "input: {input}");
+    }
+}
+
+#[test]
+fn lookalikes_survive() {
+    let m = masker();
+    for input in LOOKALIKES {
+        assert_eq!(m.mask_text(input), *input);
+    }
+}
+
+#[test]
+fn pem_blocks_are_masked_whole() {
+    let m = masker();
+    let text = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\nabc+/=\n-----END RSA PRIVATE KEY-----\ndone";
+    assert_eq!(m.mask_text(text), "key:\n[MASKED:private_key]\ndone");
+    let cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC";
+    assert_eq!(m.mask_text(cut), "[MASKED:private_key]");
+}
+
+#[test]
+fn json_values_under_sensitive_keys_are_replaced_whole() {
+    let m = masker();
+    let input = r#"{"user":"bob","password":"hunter2","nested":{"apiKey":12345,"list":[{"client-secret":{"a":1}}]},"credentials":["x","y"],"token":null,"msg":"login with Bearer abcdefghijklmnopqrstuv ok","n":4111111111111111}"#;
+    let want = r#"{"user":"bob","password":"[MASKED:password]","nested":{"apiKey":"[MASKED:api_key]","list":[{"client-secret":"[MASKED:secret]"}]},"credentials":"[MASKED:credentials]","token":null,"msg":"login with Bearer [MASKED:bearer_token] ok","n":"[MASKED:card_number]"}"#;
+    assert_eq!(m.mask_json(input), want);
+    let v: serde_json::Value = serde_json::from_str(&m.mask_json(input)).unwrap();
+    assert_eq!(v["user"], "bob");
+}
+
+#[test]
+fn json_whitespace_and_key_order_are_kept() {
+    let m = masker();
+    let input = "{\n  \"z\": 1,\n  \"password\" : \"x y\",\n  \"a\": [ 1, 2 ]\n}";
+    assert_eq!(
+        m.mask_json(input),
+        "{\n  \"z\": 1,\n  \"password\" : \"[MASKED:password]\",\n  \"a\": [ 1, 2 ]\n}"
+    );
+}
+
+#[test]
+fn masking_is_idempotent() {
+    let m = masker();
+    for (input, _) in TEXT {
+        let once = m.mask_text(input).into_owned();
+        assert_eq!(m.mask_text(&once), once, "input: {input}");
+    }
+}
+
+#[test]
+fn hash_mode_correlates_equal_secrets_without_revealing_them() {
+    let m = Masker::new(&MaskConfig {
+        mode: MaskMode::Hash(b"k3y".to_vec()),
+        ..MaskConfig::default()
+    })
+    .unwrap();
+    let a = m.mask_text("password=hunter2 and password=hunter2 but password=other");
+    let parts: Vec<&str> = a.split(" and ").collect();
+    assert!(parts[0].starts_with("password=[MASKED:password:"), "{a}");
+    assert!(!a.contains("hunter2"));
+    let markers: Vec<&str> = a.matches("[MASKED:password:").collect();
+    assert_eq!(markers.len(), 3);
+    let hashes: Vec<&str> = a
+        .split("[MASKED:password:")
+        .skip(1)
+        .map(|s| &s[..16])
+        .collect();
+    assert_eq!(hashes[0], hashes[1]);
+    assert_ne!(hashes[0], hashes[2]);
+    // A masked line is not hashed again.
+    assert_eq!(m.mask_text(&a), a);
+}
+
+#[test]
+fn pii_is_off_by_default_and_opt_in() {
+    let text = "user bob@example.com from 10.0.0.1 and 2001:db8::1 call +1 415 555 0100";
+    assert_eq!(masker().mask_text(text), text);
+    let m = Masker::new(&MaskConfig {
+        pii: PiiKinds {
+            email: true,
+            ip: true,
+            phone: true,
+        },
+        ..MaskConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        m.mask_text(text),
+        "user [MASKED:email] from [MASKED:ipv4] and [MASKED:ipv6] call [MASKED:phone]"
+    );
+}
+
+#[test]
+fn configured_keys_and_patterns() {
+    let m = Masker::new(&MaskConfig {
+        extra_keys: vec!["member_no".to_owned()],
+        extra_patterns: vec![r"EMP-([0-9]{6})".to_owned()],
+        ..MaskConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        m.mask_text("member_no=778899 staff EMP-123456"),
+        "member_no=[MASKED:custom_key] staff EMP-[MASKED:custom_pattern]"
+    );
+    let err = Masker::new(&MaskConfig {
+        extra_patterns: vec!["ok".to_owned(), "(unclosed".to_owned()],
+        ..MaskConfig::default()
+    })
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("pattern 1"), "{err}");
+}
+
+#[test]
+fn counts_name_the_detectors_never_the_values() {
+    let m = masker();
+    let mut out = String::new();
+    let mut counts = MaskCounts::default();
+    assert!(m.mask_text_into(
+        "password=a token=b AKIAIOSFODNN7EXAMPLE",
+        &mut out,
+        &mut counts
+    ));
+    assert_eq!(counts.0.get("password"), Some(&1));
+    assert_eq!(counts.0.get("token"), Some(&1));
+    assert_eq!(counts.0.get("aws_access_key"), Some(&1));
+    assert_eq!(counts.total(), 3);
+}
