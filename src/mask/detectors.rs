@@ -9,6 +9,9 @@
 
 use base64::Engine as _;
 
+/// Appends the byte ranges of every match in a text.
+pub type Finder = fn(&str, &mut Vec<(usize, usize)>);
+
 /// A built-in value detector.
 pub struct Spec {
     /// Marker name, e.g. `aws_access_key` → `[MASKED:aws_access_key]`.
@@ -17,6 +20,9 @@ pub struct Spec {
     pub triggers: &'static [&'static str],
     pub pattern: &'static str,
     pub validate: Option<fn(&str) -> bool>,
+    /// A hand-written finder used instead of iterating the regex (which then only confirms
+    /// that a line holds a match).
+    pub finder: Option<Finder>,
 }
 
 /// The built-in detectors, on by default.
@@ -24,15 +30,17 @@ pub const SECRETS: &[Spec] = &[
     Spec {
         name: "private_key",
         triggers: &["PRIVATE KEY"],
-        // The whole block, or everything after a BEGIN line when the END is cut off.
-        pattern: r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\s\\]*)",
+        // Confirms a BEGIN line; the block itself is found by `pem::find` in linear time.
+        pattern: r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY",
         validate: None,
+        finder: Some(super::pem::find),
     },
     Spec {
         name: "aws_access_key",
         triggers: &["AKIA", "ASIA", "ABIA", "ACCA"],
         pattern: r"(?-u:\b)((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?-u:\b)",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "aws_secret_key",
@@ -40,6 +48,7 @@ pub const SECRETS: &[Spec] = &[
         // 40 base64 characters close after an AWS secret key's name.
         pattern: r#"(?i:aws|secret)[A-Za-z0-9_ .-]{0,24}(?:key|Key|KEY)?["']?\s*(?:=>|[:=])?\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
         validate: Some(mixed_alphabet),
+        finder: None,
     },
     Spec {
         name: "aws_secret_key",
@@ -47,12 +56,14 @@ pub const SECRETS: &[Spec] = &[
         // A key id and its secret side by side: `AKIA…:secret`, `AKIA… secret`.
         pattern: r"(?:AKIA|ASIA)[A-Z0-9]{16}[:=/ ,;|	]{1,3}([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
         validate: Some(mixed_alphabet),
+        finder: None,
     },
     Spec {
         name: "jwt",
         triggers: &["eyJ"],
         pattern: r"(?-u:\b)(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{0,})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "bearer_token",
@@ -60,12 +71,14 @@ pub const SECRETS: &[Spec] = &[
         // The token ends at a delimiter, so `Bearer expires_in=3600` (a key) is not a token.
         pattern: r#"(?-u:\b)(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9\-._~+/]{8,}=*)(?:[\s,;"'})\]&]|$)"#,
         validate: Some(credential_like),
+        finder: None,
     },
     Spec {
         name: "basic_auth",
         triggers: &["Basic", "basic", "BASIC"],
         pattern: r"(?-u:\b)(?:Basic|basic|BASIC)\s+([A-Za-z0-9+/]{6,}={0,2})(?:[^A-Za-z0-9+/=]|$)",
         validate: Some(basic_credential),
+        finder: None,
     },
     Spec {
         name: "url_password",
@@ -73,72 +86,84 @@ pub const SECRETS: &[Spec] = &[
         // scheme://user:password@host — only the password.
         pattern: r"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#]{0,256}:([^\s@/?#]{1,256})@[A-Za-z0-9\[]",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "github_token",
         triggers: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
         pattern: r"(?-u:\b)((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?-u:\b)",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "gitlab_token",
         triggers: &["glpat-", "gldt-", "glrt-", "glptt-", "GR1348941"],
         pattern: r"(?-u:\b)((?:glpat|gldt|glrt|glptt)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "slack_token",
         triggers: &["xox", "xapp-"],
         pattern: r"(?-u:\b)(xox[abposre]-[A-Za-z0-9-]{10,}|xapp-[0-9]-[A-Za-z0-9-]{10,})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "slack_webhook",
         triggers: &["hooks.slack.com"],
         pattern: r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9/_-]{10,})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "stripe_key",
         triggers: &["sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_"],
         pattern: r"(?-u:\b)((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{20,})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "google_oauth_token",
         triggers: &["ya29."],
         pattern: r"(?-u:\b)(ya29\.[A-Za-z0-9_.-]{20,})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "vault_token",
         triggers: &["hvs.", "hvb.", "hvr."],
         pattern: r"(?-u:\b)(hv[sbr]\.[A-Za-z0-9_-]{20,})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "google_api_key",
         triggers: &["AIza"],
         pattern: r"(?-u:\b)(AIza[0-9A-Za-z_-]{35})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "sendgrid_key",
         triggers: &["SG."],
         pattern: r"(?-u:\b)(SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64})",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "twilio_key",
         triggers: &["SK"],
         pattern: r"(?-u:\b)(SK[0-9a-fA-F]{32})(?-u:\b)",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "npm_token",
         triggers: &["npm_"],
         pattern: r"(?-u:\b)(npm_[A-Za-z0-9]{36})(?-u:\b)",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "vendor_token",
@@ -148,6 +173,7 @@ pub const SECRETS: &[Spec] = &[
         ],
         pattern: r"(?-u:\b)(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|hf_[A-Za-z0-9]{34,}|do[op]_v1_[a-f0-9]{64}|sk-ant-[A-Za-z0-9_-]{32,}|sk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{32,}|sq0(?:atp|csp)-[A-Za-z0-9_-]{22,}|key-[0-9a-f]{32}|glc_[A-Za-z0-9+/]{32,}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|dapi[a-f0-9]{32}|lin_api_[A-Za-z0-9]{40}|pat-(?:na1|eu1)-[a-f0-9-]{36})(?-u:\b)",
         validate: None,
+        finder: None,
     },
 ];
 
@@ -158,24 +184,28 @@ pub const PII: &[Spec] = &[
         triggers: &["@"],
         pattern: r"(?-u:\b)([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})(?-u:\b)",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "ipv4",
         triggers: &["."],
         pattern: r"(?:^|[^0-9.])((?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(?:[^0-9.]|\.(?:[^0-9]|$)|$)",
         validate: None,
+        finder: None,
     },
     Spec {
         name: "ipv6",
         triggers: &[":"],
         pattern: r"(?:^|[^0-9A-Fa-f:])((?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%[0-9A-Za-z]+)?)(?:[^0-9A-Fa-f:]|$)",
         validate: Some(ipv6),
+        finder: None,
     },
     Spec {
         name: "phone",
         triggers: &["+", "(", "-", " ", "."],
         pattern: r"(?:^|[^0-9A-Za-z+])((?:\+[1-9][0-9]{0,2}[ .-]?)?(?:\([0-9]{2,4}\)[ .-]?|[0-9]{2,4}[ .-])[0-9]{3,4}[ .-][0-9]{3,4}|\+[1-9][0-9]{7,14})(?:[^0-9A-Za-z]|$)",
         validate: None,
+        finder: None,
     },
 ];
 

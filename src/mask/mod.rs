@@ -25,6 +25,7 @@ pub mod card;
 pub mod detectors;
 pub mod json;
 pub mod keys;
+pub mod pem;
 pub mod text;
 
 use std::borrow::Cow;
@@ -119,6 +120,7 @@ struct Detector {
     name: &'static str,
     regex: Regex,
     validate: Option<fn(&str) -> bool>,
+    finder: Option<detectors::Finder>,
 }
 
 /// What a prefilter literal announces.
@@ -193,6 +195,7 @@ impl Masker {
                 name: spec.name,
                 regex,
                 validate: spec.validate,
+                finder: spec.finder,
             });
         }
         // PII shapes without a distinctive literal (spaces, dots) run on every line.
@@ -217,6 +220,7 @@ impl Masker {
                 name: "custom_pattern",
                 regex,
                 validate: None,
+                finder: None,
             });
         }
 
@@ -291,8 +295,49 @@ impl Masker {
 
     /// Whether `text` may contain something to mask. False means masking would change
     /// nothing: the caller can skip it.
+    ///
+    /// This decides the cost of every clean line, so a literal hit alone is not enough: a key
+    /// stem must widen to a key the rules call sensitive, and a detector's literal must be
+    /// confirmed by its regex (`is_match`, no captures). Only then is the line unescaped and
+    /// masked for real.
     pub fn might_match(&self, text: &str) -> bool {
-        self.always != 0 || self.first_trigger(text) || has_long_digit_run(text.as_bytes())
+        if self.always != 0 {
+            return true;
+        }
+        let mut run = 0u64;
+        let mut key_found = false;
+        // Hits inside a key already examined are skipped: each byte is widened over once.
+        let mut examined_to = 0;
+        let mut visit = |pattern: usize, start: usize| {
+            let owners = self.owners[pattern];
+            run |= owners.detectors;
+            if owners.key && !key_found && start >= examined_to {
+                let (key, end) = text::key_around(text, start);
+                examined_to = end;
+                key_found = self.keys.classify(key).is_some();
+            }
+        };
+        match &self.prefilter {
+            Prefilter::Packed(s) => {
+                for m in s.find_iter(text) {
+                    visit(m.pattern().as_usize(), m.start());
+                }
+            }
+            Prefilter::Automaton(a) => {
+                for m in a.find_iter(text) {
+                    visit(m.pattern().as_usize(), m.start());
+                }
+            }
+        }
+        if key_found {
+            return true;
+        }
+        let confirmed = self
+            .detectors
+            .iter()
+            .enumerate()
+            .any(|(i, d)| run & (1 << i) != 0 && d.regex.is_match(text));
+        confirmed || has_card_candidate(text)
     }
 
     fn first_trigger(&self, text: &str) -> bool {
@@ -387,6 +432,17 @@ impl Masker {
             if run & (1 << i) == 0 {
                 continue;
             }
+            if let Some(finder) = d.finder {
+                let mut found = Vec::new();
+                finder(text, &mut found);
+                spans.extend(found.into_iter().map(|(start, end)| Span {
+                    start,
+                    end,
+                    name: d.name,
+                    wrap: Wrap::None,
+                }));
+                continue;
+            }
             for caps in d.regex.captures_iter(text) {
                 let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
                     continue;
@@ -405,7 +461,7 @@ impl Masker {
                 });
             }
         }
-        if has_long_digit_run(text.as_bytes()) {
+        if has_card_candidate(text) {
             let mut cards = Vec::new();
             card::find(text, &mut cards);
             spans.extend(cards.into_iter().map(|(start, end)| Span {
@@ -517,22 +573,43 @@ fn marker_ranges(text: &str) -> Vec<(usize, usize)> {
     ranges
 }
 
-/// Whether `bytes` holds 13 or more digits close together (a possible card number).
-fn has_long_digit_run(bytes: &[u8]) -> bool {
+/// Whether `text` holds a run of 13+ digits (single spaces or dashes allowed between them)
+/// that starts with a digit some card network starts with (2–6) — a possible card number.
+/// Epoch milliseconds (`17…`) and most ids never qualify, so they stay on the fast path.
+fn has_card_candidate(text: &str) -> bool {
+    let bytes = text.as_bytes();
     let mut run = 0u32;
-    let mut gap = 0u32;
-    for &b in bytes {
+    let mut run_start = 0;
+    let mut gap = false;
+    for (i, &b) in bytes.iter().enumerate() {
         if b.is_ascii_digit() {
-            run += 1;
-            gap = 0;
-            if run >= 13 {
-                return true;
+            if run == 0 {
+                run_start = i;
+                if !(b'2'..=b'6').contains(&b) {
+                    // Not a card start: skip the rest of this run.
+                    run = u32::MAX / 2;
+                }
             }
-        } else if (b == b' ' || b == b'-') && run > 0 && gap == 0 {
-            gap = 1;
+            run = run.saturating_add(1);
+            gap = false;
+            if run == 13 {
+                // A card with separators spans at most 37 bytes: look at a bounded window
+                // (`run_start` is an ASCII digit, so a character boundary).
+                let mut end = (run_start + 40).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let mut found = Vec::new();
+                card::find(&text[run_start..end], &mut found);
+                if !found.is_empty() {
+                    return true;
+                }
+            }
+        } else if (b == b' ' || b == b'-') && run > 0 && !gap {
+            gap = true;
         } else {
             run = 0;
-            gap = 0;
+            gap = false;
         }
     }
     false

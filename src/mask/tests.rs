@@ -202,3 +202,30 @@ fn counts_name_the_detectors_never_the_values() {
     assert_eq!(counts.0.get("aws_access_key"), Some(&1));
     assert_eq!(counts.total(), 3);
 }
+
+#[test]
+fn pathological_inputs_finish_and_never_panic() {
+    // Each would be quadratic if a scan restarted per hit; at 1 MB that would not finish.
+    let m = masker();
+    let inputs = [
+        "password=".repeat(100_000),
+        "pass".repeat(250_000),
+        "4111 ".repeat(200_000),
+        "\\\"secret\\\":".repeat(80_000),
+        "{\"a\":".repeat(50_000),
+        "Bearer ".repeat(140_000),
+        "-----BEGIN PRIVATE KEY-----".repeat(30_000),
+        "eyJ".repeat(300_000),
+        "a://b:".repeat(150_000),
+    ];
+    for input in &inputs {
+        // Markers may be longer than the values they replace, never unboundedly so.
+        let out = m.mask_text(input);
+        assert!(
+            out.len() < input.len() * 3,
+            "grew from {} to {}",
+            input.len(),
+            out.len()
+        );
+    }
+}

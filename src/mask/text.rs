@@ -81,9 +81,28 @@ const SCHEMES: &[&str] = &[
     "SharedKey",
 ];
 
+/// The key token around byte offset `at` (a prefilter hit inside it), and where it ends.
+pub fn key_around(text: &str, at: usize) -> (&str, usize) {
+    let bytes = text.as_bytes();
+    let mut ks = at.min(bytes.len());
+    while ks > 0 && is_key_byte(bytes[ks - 1]) {
+        ks -= 1;
+    }
+    let mut ke = at.min(bytes.len());
+    while ke < bytes.len() && is_key_byte(bytes[ke]) {
+        ke += 1;
+    }
+    while ks < ke && !bytes[ks].is_ascii_alphanumeric() && bytes[ks] != b'_' {
+        ks += 1;
+    }
+    (&text[ks..ke], ke)
+}
+
 /// Finds `key <sep> value` spans for keys around `hits` (byte offsets of key-stem matches).
 pub fn key_value_spans(text: &str, rules: &KeyRules, hits: &[usize], spans: &mut Vec<Span>) {
     let bytes = text.as_bytes();
+    // Everything before this offset has been read as a key or a value: hits there are
+    // skipped, which keeps the pass linear on inputs like `password=password=…`.
     let mut last_key_end = 0;
     for &hit in hits {
         if hit < last_key_end {
@@ -106,9 +125,9 @@ pub fn key_value_spans(text: &str, rules: &KeyRules, hits: &[usize], spans: &mut
         let Some(class) = rules.classify(key) else {
             continue;
         };
-        if let Some(span) = value_after_key(text, ks, ke, class) {
-            spans.push(span);
-        }
+        let span = value_after_key(text, ks, ke, class);
+        last_key_end = last_key_end.max(span.map_or(ke, |s| s.end));
+        spans.extend(span);
     }
 }
 
