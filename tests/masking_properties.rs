@@ -86,6 +86,19 @@ proptest! {
     #[test]
     fn arbitrary_unicode_never_panics(input in "\\PC{0,200}") {
         let _ = masker().mask_text(&input);
+        let _ = masker().mask_json(&input);
+    }
+
+    #[test]
+    fn broken_json_never_panics(input in text(), cut in 0usize..64) {
+        // Truncated and garbled JSON-ish text through the JSON walker.
+        let json = format!("{{\"password\":\"{input}\",\"a\":[{input}");
+        let mut end = json.len().saturating_sub(cut);
+        while !json.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = masker().mask_json(&json[..end]);
+        let _ = masker().mask_text(&json[..end]);
     }
 
     #[test]

@@ -84,7 +84,9 @@ pub const SECRETS: &[Spec] = &[
         name: "url_password",
         triggers: &["://"],
         // scheme://user:password@host — only the password.
-        pattern: r"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#]{0,256}:([^\s@/?#]{1,256})@[A-Za-z0-9\[]",
+        // The host starts with a letter, a digit or `[` + an IPv6 digit (never a `[MASKED:`
+        // marker, which would make masking twice differ from masking once).
+        pattern: r"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#]{0,256}:([^\s@/?#]{1,256})@(?:[A-Za-z0-9]|\[[0-9A-Fa-f:])",
         validate: None,
         finder: None,
     },

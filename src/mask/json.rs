@@ -66,7 +66,9 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
             }
             b'"' => {
                 let end = string_end(bytes, i);
-                let inner = &json[i + 1..end.saturating_sub(1).max(i + 1)];
+                // An unterminated string (invalid input) runs to the end of the text.
+                let closed = end > i + 1 && bytes[end - 1] == b'"';
+                let inner = &json[i + 1..if closed { end - 1 } else { end }];
                 let is_key = stack.last().is_some_and(|f| f.object && f.expect_key);
                 if is_key {
                     if let Some(top) = stack.last_mut() {

@@ -140,6 +140,8 @@ enum Prefilter {
 /// The compiled masking engine. Build once, share everywhere.
 pub struct Masker {
     prefilter: Prefilter,
+    /// Literals too short for the SIMD prefilter, searched with `str::contains`.
+    short: Vec<(String, Owners)>,
     owners: Vec<Owners>,
     detectors: Vec<Detector>,
     /// Detectors that run on every line (custom patterns, PII without a literal).
@@ -262,6 +264,10 @@ impl Masker {
             }
         }
 
+        // Literals shorter than 3 bytes would force the SIMD searcher onto 2-byte fingerprints
+        // for every literal (many more false candidates): they are checked on their own.
+        let (short, literals): (Vec<_>, Vec<_>) =
+            literals.into_iter().partition(|(l, _)| l.len() < 3);
         let patterns: Vec<&str> = literals.iter().map(|(l, _)| l.as_str()).collect();
         let prefilter = match packed::Config::new()
             .match_kind(packed::MatchKind::LeftmostLongest)
@@ -280,6 +286,7 @@ impl Masker {
         };
         Ok(Self {
             prefilter,
+            short,
             owners: literals.into_iter().map(|(_, o)| o).collect(),
             detectors,
             always,
@@ -305,32 +312,39 @@ impl Masker {
             return true;
         }
         let mut run = 0u64;
-        let mut key_found = false;
         // Hits inside a key already examined are skipped: each byte is widened over once.
         let mut examined_to = 0;
+        // Returns true as soon as a sensitive key is seen: nothing else needs checking.
         let mut visit = |pattern: usize, start: usize| {
             let owners = self.owners[pattern];
             run |= owners.detectors;
-            if owners.key && !key_found && start >= examined_to {
+            if owners.key && start >= examined_to {
                 let (key, end) = text::key_around(text, start);
                 examined_to = end;
-                key_found = self.keys.classify(key).is_some();
+                return self.keys.classify(key).is_some();
             }
+            false
         };
         match &self.prefilter {
             Prefilter::Packed(s) => {
                 for m in s.find_iter(text) {
-                    visit(m.pattern().as_usize(), m.start());
+                    if visit(m.pattern().as_usize(), m.start()) {
+                        return true;
+                    }
                 }
             }
             Prefilter::Automaton(a) => {
                 for m in a.find_iter(text) {
-                    visit(m.pattern().as_usize(), m.start());
+                    if visit(m.pattern().as_usize(), m.start()) {
+                        return true;
+                    }
                 }
             }
         }
-        if key_found {
-            return true;
+        for (literal, owners) in &self.short {
+            if text.contains(literal.as_str()) {
+                run |= owners.detectors;
+            }
         }
         let confirmed = self
             .detectors
@@ -340,16 +354,14 @@ impl Masker {
         confirmed || has_card_candidate(text)
     }
 
-    fn first_trigger(&self, text: &str) -> bool {
-        match &self.prefilter {
-            Prefilter::Packed(s) => s.find(text).is_some(),
-            Prefilter::Automaton(a) => a.find(text).is_some(),
-        }
-    }
-
     /// Which detectors to run on `text`, and the offsets of key-stem hits.
     fn scan(&self, text: &str, key_hits: &mut Vec<usize>) -> u64 {
         let mut run = self.always;
+        for (literal, owners) in &self.short {
+            if text.contains(literal.as_str()) {
+                run |= owners.detectors;
+            }
+        }
         let mut visit = |pattern: usize, start: usize| {
             let owners = self.owners[pattern];
             run |= owners.detectors;
@@ -420,11 +432,7 @@ impl Masker {
     pub fn mask_text_into(&self, text: &str, out: &mut String, counts: &mut MaskCounts) -> bool {
         let mut spans = Vec::new();
         let mut key_hits = Vec::new();
-        let run = if self.always != 0 || self.first_trigger(text) {
-            self.scan(text, &mut key_hits)
-        } else {
-            0
-        };
+        let run = self.scan(text, &mut key_hits);
         if !key_hits.is_empty() {
             text::key_value_spans(text, &self.keys, &key_hits, &mut spans);
         }
@@ -447,7 +455,7 @@ impl Masker {
                 let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
                     continue;
                 };
-                if m.is_empty() || text[m.start()..].starts_with("[MASKED:") {
+                if m.is_empty() || marker_len(&text[m.start()..]).is_some() {
                     continue;
                 }
                 if d.validate.is_some_and(|v| !v(m.as_str())) {
@@ -564,55 +572,75 @@ fn marker_ranges(text: &str) -> Vec<(usize, usize)> {
     let mut from = 0;
     while let Some(i) = text[from..].find("[MASKED:") {
         let start = from + i;
-        let end = text[start..]
-            .find(']')
-            .map_or(text.len(), |j| start + j + 1);
-        ranges.push((start, end));
-        from = end;
+        match marker_len(&text[start..]) {
+            Some(len) => {
+                ranges.push((start, start + len));
+                from = start + len;
+            }
+            None => from = start + 1,
+        }
     }
     ranges
 }
 
-/// Whether `text` holds a run of 13+ digits (single spaces or dashes allowed between them)
-/// that starts with a digit some card network starts with (2–6) — a possible card number.
-/// Epoch milliseconds (`17…`) and most ids never qualify, so they stay on the fast path.
-fn has_card_candidate(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut run = 0u32;
-    let mut run_start = 0;
-    let mut gap = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_digit() {
-            if run == 0 {
-                run_start = i;
-                if !(b'2'..=b'6').contains(&b) {
-                    // Not a card start: skip the rest of this run.
-                    run = u32::MAX / 2;
-                }
-            }
-            run = run.saturating_add(1);
-            gap = false;
-            if run == 13 {
-                // A card with separators spans at most 37 bytes: look at a bounded window
-                // (`run_start` is an ASCII digit, so a character boundary).
-                let mut end = (run_start + 40).min(text.len());
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                let mut found = Vec::new();
-                card::find(&text[run_start..end], &mut found);
-                if !found.is_empty() {
-                    return true;
-                }
-            }
-        } else if (b == b' ' || b == b'-') && run > 0 && !gap {
-            gap = true;
-        } else {
-            run = 0;
-            gap = false;
-        }
+/// Length of the well-formed marker `text` starts with: `[MASKED:<name>]` or
+/// `[MASKED:<name>:<16 hex digits>]`. Anything else (a stray `[MASKED:`) is ordinary text.
+pub fn marker_len(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix("[MASKED:")?;
+    let name_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+        .count();
+    if name_len == 0 {
+        return None;
     }
-    false
+    let after = &rest[name_len..];
+    let tail = if let Some(hash) = after.strip_prefix(':') {
+        let hex = hash.bytes().take(16).filter(u8::is_ascii_hexdigit).count();
+        if hex != 16 || hash.as_bytes().get(16) != Some(&b']') {
+            return None;
+        }
+        18
+    } else if after.starts_with(']') {
+        1
+    } else {
+        return None;
+    };
+    Some("[MASKED:".len() + name_len + tail)
+}
+
+/// Byte classes for the card pre-check: 1 digit, 2 separator inside a card number, 0 other.
+const CARD_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = 1;
+        b += 1;
+    }
+    table[b' ' as usize] = 2;
+    table[b'-' as usize] = 2;
+    table
+};
+
+/// Whether `text` may hold a card number: 13+ digits with only spaces or dashes between them.
+/// A branchless pass over the bytes; only lines it flags (epoch milliseconds, long ids, real
+/// cards) get the exact check, [`card::find`].
+fn has_card_candidate(text: &str) -> bool {
+    let mut run = 0u32;
+    let mut longest = 0u32;
+    for &b in text.as_bytes() {
+        let class = CARD_BYTES[b as usize];
+        let digit = u32::from(class == 1);
+        let keep = u32::from(class != 0);
+        run = (run + digit) * keep;
+        longest = longest.max(run);
+    }
+    if longest < 13 {
+        return false;
+    }
+    let mut found = Vec::new();
+    card::find(text, &mut found);
+    !found.is_empty()
 }
 
 #[cfg(test)]

@@ -229,3 +229,11 @@ fn pathological_inputs_finish_and_never_panic() {
         );
     }
 }
+
+#[test]
+fn authorization_with_a_quote_after_the_scheme_is_idempotent() {
+    let m = masker();
+    let input = "Authorization: Bearer \"#\u{11332}";
+    let once = m.mask_text(input).into_owned();
+    assert_eq!(m.mask_text(&once), once, "first pass: {once:?}");
+}

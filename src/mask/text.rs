@@ -28,7 +28,7 @@ fn is_key_byte(b: u8) -> bool {
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     v.is_empty()
-        || v.starts_with("[MASKED:")
+        || super::marker_len(v) == Some(v.len())
         || ["null", "none", "nil", "undefined", "true", "false", "-"]
             .iter()
             .any(|p| v.eq_ignore_ascii_case(p))
@@ -198,11 +198,7 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     }
     // `Authorization: Bearer <token>`: the scheme stays, the credential is one token.
     if class.0 == "authorization" {
-        if let Some(scheme) = TOKEN_SCHEMES.iter().find(|s| {
-            rest.len() > s.len()
-                && rest[..s.len()].eq_ignore_ascii_case(s)
-                && rest.as_bytes()[s.len()] == b' '
-        }) {
+        if let Some(scheme) = TOKEN_SCHEMES.iter().find(|s| starts_with_word(rest, s)) {
             let start = p + scheme.len() + 1;
             let end = text[start..]
                 .find(|c: char| {
@@ -236,16 +232,21 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     span(text, p, end, class, wrap)
 }
 
+/// Whether `text` starts with `word` (ASCII case-insensitive) followed by a space. Compares
+/// bytes: slicing the `str` could cut a multi-byte character.
+fn starts_with_word(text: &str, word: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() > word.len()
+        && bytes[..word.len()].eq_ignore_ascii_case(word.as_bytes())
+        && bytes[word.len()] == b' '
+}
+
 /// Keeps an authorization scheme (`Bearer`, `Basic`, …) readable in front of the credential.
 fn scheme_aware(text: &str, start: usize, end: usize, class: KeyClass, wrap: Wrap) -> Option<Span> {
     let mut start = start;
     if class.0 == "authorization" {
         let value = &text[start..end];
-        if let Some(scheme) = SCHEMES.iter().find(|s| {
-            value.len() > s.len()
-                && value[..s.len()].eq_ignore_ascii_case(s)
-                && value.as_bytes()[s.len()] == b' '
-        }) {
+        if let Some(scheme) = SCHEMES.iter().find(|s| starts_with_word(value, s)) {
             start += scheme.len() + 1;
         }
     }
