@@ -282,7 +282,9 @@ fn trim_escaped_whitespace(mut s: &str) -> &str {
 /// invalid escape or a lone surrogate.
 pub fn unescape_json_string(s: &str, out: &mut String) -> bool {
     let mut rest = s;
-    while let Some(pos) = rest.find('\\') {
+    // A byte scan, not `str::find`: escapes are dense (every few dozen bytes) and the
+    // searcher's per-call setup costs more than the scan.
+    while let Some(pos) = rest.bytes().position(|b| b == b'\\') {
         out.push_str(&rest[..pos]);
         let bytes = rest.as_bytes();
         let Some(&kind) = bytes.get(pos + 1) else {

@@ -89,16 +89,15 @@ const MAX_ID_BYTES: usize = 512;
 
 /// Parses an inflated subscription payload.
 pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
-    let wire: Wire<'_> =
-        serde_json::from_slice(bytes).map_err(|e| DecodeError::CloudWatch(e.to_string()))?;
+    let wire: Wire<'_> = serde_json::from_slice(bytes)
+        .map_err(|e| DecodeError::CloudWatch(without_quoted_values(&e.to_string())))?;
     let message_type = match wire.message_type.as_ref() {
         "DATA_MESSAGE" => MessageType::Data,
         "CONTROL_MESSAGE" => MessageType::Control,
-        other => {
-            return Err(DecodeError::CloudWatch(format!(
-                "unknown messageType {:?}",
-                truncate(other, 64)
-            )))
+        _ => {
+            return Err(DecodeError::CloudWatch(
+                "unknown messageType (expected DATA_MESSAGE or CONTROL_MESSAGE)".to_owned(),
+            ))
         }
     };
     if message_type == MessageType::Control {
@@ -156,12 +155,26 @@ pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
     })
 }
 
-fn truncate(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
+/// serde quotes the offending value in its messages (`invalid type: string "…"`); that value
+/// is log data and may be a secret, and these messages go to logs and dead letters unmasked.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quote = false;
+    for c in message.chars() {
+        match (c, in_quote) {
+            ('"', false) => {
+                in_quote = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                in_quote = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
     }
-    &s[..end]
+    out
 }
 
 #[cfg(test)]
@@ -210,7 +223,7 @@ mod tests {
             (&br#"not json"#[..], "expected"),
             (br#"{"messageType":"OTHER"}"#, "unknown messageType"),
             (br#"{"logGroup":"g"}"#, "messageType"),
-            (br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":"1","timestamp":"x","message":"m"}]}"#, "expected a JSON number"),
+            (br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":"1","timestamp":"hunter2","message":"m"}]}"#, "expected a JSON number"),
             (br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":"1","timestamp":1,"message":{"a":1}}]}"#, "message must be a string"),
             (br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":"","timestamp":1,"message":"m"}]}"#, "id must be"),
             (br#"{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"id":1.5,"timestamp":1,"message":"m"}]}"#, "id must be"),
@@ -218,6 +231,7 @@ mod tests {
         ] {
             let e = parse(input).unwrap_err();
             assert!(e.to_string().contains(why), "{}: {e}", String::from_utf8_lossy(input));
+            assert!(!e.to_string().contains("hunter2"), "a value leaked into the error: {e}");
         }
     }
 }
