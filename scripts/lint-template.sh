@@ -56,10 +56,16 @@ echo "==> template: expanding AWS::Serverless::* with the SAM translator"
 
 # --- 3. cfn-lint on the expanded template ------------------------------------------------------
 echo "==> template: cfn-lint on the expanded CloudFormation template"
-if ! "$venv/bin/cfn-lint" --regions us-east-1 --format parseable -- "$expanded" >"$work/cfn-lint.out"; then
-  # Findings point into the expanded JSON: name the resource, which keeps SAM's logical ids
-  # (ForwarderFunction, ForwarderFunctionRole, ForwarderFunctionStreamRecords, ...).
-  sed "s|^$expanded|expanded template|" "$work/cfn-lint.out" >&2
-  fail "cfn-lint found problems in the expanded template (above; resource names are SAM's logical ids)"
+if ! "$venv/bin/cfn-lint" --regions us-east-1 --format json -- "$expanded" >"$work/cfn-lint.json"; then
+  # Findings point into the expanded JSON (a temporary file): print each one with its path, whose
+  # resource names are SAM's logical ids (ForwarderFunction, ForwarderFunctionRole,
+  # ForwarderFunctionStreamRecords = the event source mapping, ...).
+  "$venv/bin/python" - "$work/cfn-lint.json" >&2 <<'PY' || cat "$work/cfn-lint.json" >&2
+import json, sys
+for m in json.load(open(sys.argv[1])):
+    path = "/".join(str(p) for p in m["Location"].get("Path") or [])
+    print(f"  {m['Rule']['Id']} {path or '(template)'}: {m['Message']}")
+PY
+  fail "cfn-lint found problems in the template expanded by the SAM translator (above)"
 fi
 echo "==> template: ok"

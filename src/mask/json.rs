@@ -25,26 +25,32 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
     let mut stack: Vec<Frame> = Vec::new();
     let mut pending: Option<KeyClass> = None;
     let mut changed = false;
+    let mut changed_text = false;
     let mut unescaped = String::new();
     let mut masked = String::new();
     let mut bytes_out = Vec::new();
     let mut copied = 0; // bytes of `json` already copied to `out`
     let mut i = 0;
 
-    let flush = |out: &mut String, upto: usize, copied: &mut usize| {
-        out.push_str(&json[*copied..upto]);
-        *copied = upto;
+    // Replaces json[start..end] with a marker for `secret`, copying what precedes it first.
+    let mut splice = |out: &mut String,
+                      copied: &mut usize,
+                      (start, end): (usize, usize),
+                      name: &'static str,
+                      secret: &str,
+                      counts: &mut MaskCounts| {
+        out.push_str(&json[*copied..start]);
+        masker.push_marker(out, name, secret, true, counts);
+        *copied = end;
+        changed = true;
     };
 
     while i < bytes.len() {
         match bytes[i] {
             b'{' | b'[' if pending.is_some() => {
                 let end = balanced_end(bytes, i);
-                flush(out, i, &mut copied);
                 let class = pending.take().map(|k| k.0).unwrap_or("secret");
-                masker.push_marker(out, class, &json[i..end], true, counts);
-                copied = end;
-                changed = true;
+                splice(out, &mut copied, (i, end), class, &json[i..end], counts);
                 i = end;
                 continue;
             }
@@ -91,20 +97,18 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
                         };
                     if let Some(class) = pending.take() {
                         if !is_placeholder(text) {
-                            flush(out, i, &mut copied);
-                            masker.push_marker(out, class.0, text, true, counts);
-                            copied = end;
-                            changed = true;
+                            splice(out, &mut copied, (i, end), class.0, text, counts);
                         }
                     } else {
                         masked.clear();
                         if masker.mask_text_into(text, &mut masked, counts) {
-                            flush(out, i, &mut copied);
+                            // The string keeps its place, re-escaped around the markers.
+                            out.push_str(&json[copied..i]);
                             bytes_out.clear();
                             push_str(&mut bytes_out, &masked);
                             out.push_str(&String::from_utf8_lossy(&bytes_out));
                             copied = end;
-                            changed = true;
+                            changed_text = true;
                         }
                     }
                 }
@@ -124,16 +128,10 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
                 let token = &json[i..end];
                 if let Some(class) = pending.take() {
                     if !is_placeholder(token) {
-                        flush(out, i, &mut copied);
-                        masker.push_marker(out, class.0, token, true, counts);
-                        copied = end;
-                        changed = true;
+                        splice(out, &mut copied, (i, end), class.0, token, counts);
                     }
                 } else if token.len() >= 13 && masker.is_card_number(token) {
-                    flush(out, i, &mut copied);
-                    masker.push_marker(out, "card_number", token, true, counts);
-                    copied = end;
-                    changed = true;
+                    splice(out, &mut copied, (i, end), "card_number", token, counts);
                 }
                 i = end;
                 continue;
@@ -142,6 +140,7 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
         }
         i += 1;
     }
+    let changed = changed || changed_text;
     if changed {
         out.push_str(&json[copied..]);
     } else {
