@@ -8,10 +8,10 @@ VENV := $(LF_TOOLS)/venv
 # cargo-lambda finds zig through the first python3 on PATH: the tools venv goes first.
 TOOLS_PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help tools test lint fmt build bench events watch invoke clean
+.PHONY: help tools test lint lint-template fmt build bench events watch invoke clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 tools: ## Install the pinned test tools (moto, osmem-server, cargo-lambda, zig); idempotent
 	@scripts/install-tools.sh
@@ -25,6 +25,9 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	@cargo fmt --all -- --check
 	@echo "==> lint: cargo clippy -D warnings"
 	@cargo clippy --all-targets --locked -- -D warnings
+
+lint-template: ## Check template.yaml offline: sam validate --lint, then cfn-lint on the SAM-expanded template
+	@scripts/lint-template.sh
 
 fmt: ## Format the code
 	@cargo fmt --all

@@ -158,9 +158,9 @@ impl Config {
             ));
         }
 
-        let json_field = match lookup("JSON_FIELD") {
+        let json_field = match get("JSON_FIELD") {
             None => Some("json".to_owned()),
-            Some(v) if v.trim().is_empty() || v.trim() == "none" => None,
+            Some(v) if v.trim() == "none" => None,
             Some(v) => {
                 let v = v.trim().to_owned();
                 let valid = v
@@ -529,7 +529,11 @@ mod tests {
     #[test]
     fn json_field_can_be_disabled_or_renamed() {
         assert_eq!(config(&[("JSON_FIELD", "none")]).unwrap().json_field, None);
-        assert_eq!(config(&[("JSON_FIELD", "")]).unwrap().json_field, None);
+        // Empty means unset (the default), as for every variable.
+        assert_eq!(
+            config(&[("JSON_FIELD", "")]).unwrap().json_field.as_deref(),
+            Some("json")
+        );
         assert_eq!(
             config(&[("JSON_FIELD", "app")])
                 .unwrap()

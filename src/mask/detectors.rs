@@ -44,7 +44,9 @@ pub const SECRETS: &[Spec] = &[
     },
     Spec {
         name: "aws_secret_key",
-        triggers: &["aws", "AWS", "Aws", "secret", "Secret", "SECRET"],
+        // Every name of an AWS secret key contains "secret" (`aws_secret_access_key`,
+        // `SecretAccessKey`); `aws` alone is in every ARN and would wake this on most lines.
+        triggers: &["secret", "Secret", "SECRET"],
         // 40 base64 characters close after an AWS secret key's name.
         pattern: r#"(?i:aws|secret)[A-Za-z0-9_ .-]{0,24}(?:key|Key|KEY)?["']?\s*(?:=>|[:=])?\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
         validate: Some(mixed_alphabet),
