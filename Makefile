@@ -8,7 +8,7 @@ VENV := $(LF_TOOLS)/venv
 # cargo-lambda finds zig through the first python3 on PATH: the tools venv goes first.
 TOOLS_PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help tools test lint lint-template fmt build bench events watch invoke clean
+.PHONY: help tools test demo lint lint-template fmt build bench events watch invoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ tools: ## Install the pinned test tools (moto, osmem-server, cargo-lambda, zig);
 test: tools ## Install what the tests need and run every test
 	@echo "==> test: cargo test (starts its own osmem-server and moto servers)"
 	@cargo test --locked
+
+demo: ## Run the whole forwarder locally (osmem-server, moto, cargo lambda) on the sample events
+	@scripts/demo.sh
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	@echo "==> lint: cargo fmt --check"

@@ -117,7 +117,7 @@ fn data_sample_holds_two_data_messages() {
         groups,
         ["/aws/lambda/checkout-api", "/aws/apigateway/access-logs"]
     );
-    assert_eq!(counts, [5, 2]);
+    assert_eq!(counts, [7, 2]);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "event ids must be unique");
 
