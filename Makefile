@@ -8,7 +8,7 @@ VENV := $(LF_TOOLS)/venv
 # cargo-lambda finds zig through the first python3 on PATH: the tools venv goes first.
 TOOLS_PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help tools test demo lint lint-template fmt build bench events watch invoke clean
+.PHONY: help tools test demo lint lint-template sam-build deploy fmt build bench events watch invoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,18 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 
 lint-template: ## Check template.yaml offline: sam validate --lint, then cfn-lint on the SAM-expanded template
 	@scripts/lint-template.sh
+
+sam-build: tools lint-template ## sam build for x86_64, as CI checks it (the template's default is arm64)
+	@echo "==> sam-build: sam build --parameter-overrides Architecture=x86_64 (a cargo lambda release build)"
+	@PATH="$(TOOLS_PATH)" $(LF_TOOLS)/venv-sam/bin/sam build --parameter-overrides Architecture=x86_64 \
+		--build-dir .aws-sam/build-x86_64
+	@test -s .aws-sam/build-x86_64/ForwarderFunction/bootstrap \
+		|| { echo "sam-build: no bootstrap binary was produced" >&2; exit 1; }
+	@echo "==> sam-build: ok (.aws-sam/build-x86_64/ForwarderFunction/bootstrap)"
+
+deploy: tools lint-template ## sam build + sam deploy --guided into your AWS account
+	@PATH="$(TOOLS_PATH)" $(LF_TOOLS)/venv-sam/bin/sam build
+	@PATH="$(TOOLS_PATH)" $(LF_TOOLS)/venv-sam/bin/sam deploy --guided
 
 fmt: ## Format the code
 	@cargo fmt --all
