@@ -23,11 +23,12 @@ test: tools ## Install what the tests need and run every test
 demo: ## Run the whole forwarder locally (osmem-server, moto, cargo lambda) on the sample events
 	@scripts/demo.sh
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: ## cargo fmt --check, clippy with warnings as errors, and the template checks
 	@echo "==> lint: cargo fmt --check"
 	@cargo fmt --all -- --check
 	@echo "==> lint: cargo clippy -D warnings"
 	@cargo clippy --all-targets --locked -- -D warnings
+	@scripts/lint-template.sh
 
 lint-template: ## Check template.yaml offline: sam validate --lint, then cfn-lint on the SAM-expanded template
 	@scripts/lint-template.sh
