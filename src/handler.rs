@@ -170,17 +170,18 @@ impl<D: Destination> Forwarder<D> {
             .into_iter()
             .partition(|l| !handed_back[l.record as usize]);
         summary.failed_back += skip.len();
-        let bodies: Vec<String> = send.iter().map(|l| l.body.clone()).collect();
+        let letter_records: Vec<u32> = send.iter().map(|l| l.record).collect();
+        let bodies: Vec<String> = send.into_iter().map(|l| l.body).collect();
         let sent = if bodies.is_empty() {
             0
         } else {
             self.dlq.send(&bodies, dlq_deadline).await
         };
         summary.dead_lettered = sent;
-        if sent < send.len() {
-            summary.failed_back += send.len() - sent;
-            for letter in &send[sent..] {
-                unsettled[letter.record as usize] = true;
+        if sent < bodies.len() {
+            summary.failed_back += bodies.len() - sent;
+            for &record in &letter_records[sent..] {
+                unsettled[record as usize] = true;
             }
             handed_back = hand_back(event, &unsettled);
         }
