@@ -30,6 +30,8 @@ use serde::Serialize;
 use log_forwarder::encoder::Encoder;
 use log_forwarder::input::KinesisEvent;
 use log_forwarder::mask::Masker;
+use log_forwarder::config::DestinationConfig;
+use log_forwarder::output::auth::Authenticator;
 use log_forwarder::output::elasticsearch::Elasticsearch;
 use log_forwarder::{Config, Summary};
 
@@ -582,7 +584,11 @@ fn config() -> Config {
 
 fn bench_workload(c: &mut Criterion, workload: &Workload) {
     let config = config();
-    let destination = Elasticsearch::new(&config.elasticsearch).expect("destination");
+    let DestinationConfig::Elasticsearch(es) = &config.destination else {
+        unreachable!("the benchmark configures Elasticsearch")
+    };
+    let destination =
+        Elasticsearch::new(es, &config.output, Authenticator::None).expect("destination");
     let masker = std::sync::Arc::new(Masker::new(&config.mask).expect("default masking rules"));
     let mut encoder = Encoder::new(&config, config.dlq_max_message_bytes, masker);
     let mut letters = Vec::new();

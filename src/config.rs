@@ -5,10 +5,12 @@
 //! [`Config::from_lookup`] takes any lookup function so tests never touch the process
 //! environment.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::mask::{MaskConfig, MaskMode, PiiKinds};
 use crate::output::index::IndexTemplate;
+use crate::secrets::Secret;
 
 /// A configuration problem, naming the variable and what it expects. Values are never echoed
 /// back when they could carry a credential (URLs).
@@ -48,6 +50,41 @@ pub struct RetryPolicy {
     pub deadline_margin: Duration,
 }
 
+/// Delivery settings shared by every destination.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    /// Largest request body, before compression.
+    pub max_request_bytes: usize,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Timeout of one HTTP request (capped by the time left before the deadline).
+    pub request_timeout: Duration,
+    /// Extra trusted root certificates (PEM file), added to the system/webpki roots.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// A secret: the name of an SSM parameter to read at cold start, or (local runs) the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Parameter(String),
+    Value(Secret),
+}
+
+/// How requests to Elasticsearch/OpenSearch authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EsAuth {
+    None,
+    /// `Authorization: Basic …`.
+    Basic {
+        username: String,
+        password: SecretSource,
+    },
+    /// `Authorization: ApiKey …` (the base64 "encoded" form Elasticsearch returns).
+    ApiKey(SecretSource),
+    /// AWS Signature V4 with the function's role credentials.
+    SigV4 { service: String, region: String },
+}
+
 /// Elasticsearch/OpenSearch destination settings.
 #[derive(Debug, Clone)]
 pub struct ElasticsearchConfig {
@@ -55,19 +92,32 @@ pub struct ElasticsearchConfig {
     pub endpoint: reqwest::Url,
     /// Target index (or data stream) name, with optional `%Y`, `%m`, `%d` placeholders.
     pub index: IndexTemplate,
-    /// Largest `_bulk` request body, before compression.
-    pub bulk_max_bytes: usize,
-    /// Bulk requests in flight at once.
-    pub max_concurrency: usize,
     pub compression: Compression,
-    /// Timeout of one HTTP request (capped by the time left before the deadline).
-    pub request_timeout: Duration,
+    pub auth: EsAuth,
+}
+
+/// Logz.io listener settings.
+#[derive(Debug, Clone)]
+pub struct LogzioConfig {
+    /// Listener base URL, e.g. `https://listener-eu.logz.io:8071`.
+    pub listener_url: reqwest::Url,
+    pub token: SecretSource,
+    /// Log type (`type=` on every request).
+    pub log_type: String,
+}
+
+/// Where documents go.
+#[derive(Debug, Clone)]
+pub enum DestinationConfig {
+    Elasticsearch(ElasticsearchConfig),
+    Logzio(LogzioConfig),
 }
 
 /// Everything the forwarder needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub elasticsearch: ElasticsearchConfig,
+    pub destination: DestinationConfig,
+    pub output: OutputConfig,
     /// SQS queue URL for dead letters.
     pub dlq_queue_url: String,
     /// Largest dead-letter message body; larger ones are truncated with a marker.
@@ -99,35 +149,55 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
-        let endpoint = parse_endpoint(get("ES_ENDPOINT"))?;
-        let index = IndexTemplate::parse(get("ES_INDEX").as_deref().unwrap_or(DEFAULT_INDEX))
-            .map_err(|problem| ConfigError::new("ES_INDEX", problem))?;
-        let bulk_max_bytes = parse_number(
-            get("ES_BULK_MAX_BYTES"),
-            "ES_BULK_MAX_BYTES",
-            5 * 1024 * 1024,
-            1024,
-            100 * 1024 * 1024,
-        )?;
-        let max_concurrency =
-            parse_number(get("ES_MAX_CONCURRENCY"), "ES_MAX_CONCURRENCY", 4, 1, 64)?;
-        let compression = match get("ES_COMPRESSION").as_deref().map(str::trim) {
-            None | Some("none") => Compression::None,
-            Some("gzip") => Compression::Gzip,
+        let destination = match get("DESTINATION").as_deref().map(str::trim) {
+            None | Some("elasticsearch") | Some("opensearch") => {
+                DestinationConfig::Elasticsearch(parse_elasticsearch(&get)?)
+            }
+            Some("logzio") => DestinationConfig::Logzio(parse_logzio(&get)?),
             Some(_) => {
                 return Err(ConfigError::new(
-                    "ES_COMPRESSION",
-                    "expected `none` or `gzip`",
+                    "DESTINATION",
+                    "expected `elasticsearch` (also for OpenSearch) or `logzio`",
                 ))
             }
         };
-        let request_timeout = Duration::from_millis(parse_number(
-            get("ES_REQUEST_TIMEOUT_MS"),
-            "ES_REQUEST_TIMEOUT_MS",
-            30_000,
-            100,
-            900_000,
-        )?);
+        let request_limit = match destination {
+            DestinationConfig::Elasticsearch(_) => 100 * 1024 * 1024,
+            DestinationConfig::Logzio(_) => LOGZIO_MAX_REQUEST_BYTES,
+        };
+        let output = OutputConfig {
+            max_request_bytes: parse_number(
+                get("MAX_REQUEST_BYTES"),
+                "MAX_REQUEST_BYTES",
+                5 * 1024 * 1024,
+                1024,
+                request_limit,
+            )?,
+            max_concurrency: parse_number(get("MAX_CONCURRENCY"), "MAX_CONCURRENCY", 4, 1, 64)?,
+            request_timeout: Duration::from_millis(parse_number(
+                get("REQUEST_TIMEOUT_MS"),
+                "REQUEST_TIMEOUT_MS",
+                30_000,
+                100,
+                900_000,
+            )?),
+            ca_bundle: match get("TLS_CA_BUNDLE") {
+                None => None,
+                Some(path) => {
+                    let path = PathBuf::from(path.trim());
+                    if !path.is_file() {
+                        return Err(ConfigError::new(
+                            "TLS_CA_BUNDLE",
+                            format!(
+                                "expected the path of a PEM file of CA certificates; {} is not a readable file",
+                                path.display()
+                            ),
+                        ));
+                    }
+                    Some(path)
+                }
+            },
+        };
 
         let dlq_queue_url = get("DLQ_QUEUE_URL").ok_or_else(|| {
             ConfigError::new(
@@ -222,14 +292,8 @@ impl Config {
         let (mask, mask_hash_key_parameter) = parse_mask(&get)?;
 
         Ok(Self {
-            elasticsearch: ElasticsearchConfig {
-                endpoint,
-                index,
-                bulk_max_bytes,
-                max_concurrency,
-                compression,
-                request_timeout,
-            },
+            destination,
+            output,
             dlq_queue_url,
             dlq_max_message_bytes,
             log_level,
@@ -342,37 +406,221 @@ fn parse_mask(
     ))
 }
 
+/// The Logz.io listener's request limit (before compression).
+pub const LOGZIO_MAX_REQUEST_BYTES: usize = 10_000_000;
+/// The Logz.io listener's limit for one line (document).
+pub const LOGZIO_MAX_LINE_BYTES: usize = 500_000;
+/// Default Logz.io listener.
+pub const DEFAULT_LOGZIO_LISTENER: &str = "https://listener.logz.io:8071";
+/// Default SSM parameter of the Logz.io data shipping token.
+pub const DEFAULT_LOGZIO_TOKEN_PARAMETER: &str = "/logz-io/data-shipping-token";
+
+fn parse_elasticsearch(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<ElasticsearchConfig, ConfigError> {
+    let endpoint = parse_url(
+        "ES_ENDPOINT",
+        get("ES_ENDPOINT").ok_or_else(|| {
+            ConfigError::new(
+                "ES_ENDPOINT",
+                "is required with DESTINATION=elasticsearch: the base URL of the \
+                 Elasticsearch/OpenSearch cluster, e.g. https://search-logs.eu-west-1.es.amazonaws.com",
+            )
+        })?,
+    )?;
+    let index = IndexTemplate::parse(get("ES_INDEX").as_deref().unwrap_or(DEFAULT_INDEX))
+        .map_err(|problem| ConfigError::new("ES_INDEX", problem))?;
+    let compression = match get("ES_COMPRESSION").as_deref().map(str::trim) {
+        None | Some("none") => Compression::None,
+        Some("gzip") => Compression::Gzip,
+        Some(_) => {
+            return Err(ConfigError::new(
+                "ES_COMPRESSION",
+                "expected `none` or `gzip`",
+            ))
+        }
+    };
+    let auth = match get("ES_AUTH").as_deref().map(str::trim) {
+        None | Some("none") => EsAuth::None,
+        Some("basic") => EsAuth::Basic {
+            username: get("ES_USERNAME").map(|u| u.trim().to_owned()).ok_or_else(|| {
+                ConfigError::new("ES_USERNAME", "is required with ES_AUTH=basic")
+            })?,
+            password: secret_source(get, "ES_PASSWORD_PARAMETER", "ES_PASSWORD", None)?,
+        },
+        Some("api_key") => EsAuth::ApiKey(secret_source(
+            get,
+            "ES_API_KEY_PARAMETER",
+            "ES_API_KEY",
+            None,
+        )?),
+        Some("sigv4") => {
+            let host = endpoint.host_str().unwrap_or_default();
+            let (host_service, host_region) = sigv4_scope_from_host(host);
+            let service = match get("ES_SIGV4_SERVICE").as_deref().map(str::trim) {
+                Some(s @ ("es" | "aoss")) => s.to_owned(),
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "ES_SIGV4_SERVICE",
+                        "expected `es` (Amazon OpenSearch Service) or `aoss` (OpenSearch Serverless)",
+                    ))
+                }
+                None => host_service.unwrap_or("es").to_owned(),
+            };
+            let region = get("ES_SIGV4_REGION")
+                .map(|r| r.trim().to_owned())
+                .or_else(|| host_region.map(str::to_owned))
+                .or_else(|| get("AWS_REGION"))
+                .or_else(|| get("AWS_DEFAULT_REGION"))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "ES_SIGV4_REGION",
+                        "is required with ES_AUTH=sigv4 when the region is not in the endpoint \
+                         host name and AWS_REGION is not set",
+                    )
+                })?;
+            if region.is_empty()
+                || !region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(ConfigError::new(
+                    "ES_SIGV4_REGION",
+                    "expected an AWS region name such as eu-west-1",
+                ));
+            }
+            EsAuth::SigV4 { service, region }
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                "ES_AUTH",
+                "expected `none`, `basic`, `api_key` or `sigv4`",
+            ))
+        }
+    };
+    Ok(ElasticsearchConfig {
+        endpoint,
+        index,
+        compression,
+        auth,
+    })
+}
+
+/// `(service, region)` of an Amazon OpenSearch endpoint host:
+/// `search-<domain>-<id>.<region>.es.amazonaws.com` or `<id>.<region>.aoss.amazonaws.com`.
+pub fn sigv4_scope_from_host(host: &str) -> (Option<&'static str>, Option<&str>) {
+    let labels: Vec<&str> = host.split('.').collect();
+    for (i, label) in labels.iter().enumerate() {
+        let service = match *label {
+            "es" => "es",
+            "aoss" => "aoss",
+            _ => continue,
+        };
+        if labels.get(i + 1) == Some(&"amazonaws") && i >= 1 {
+            let region = labels[i - 1];
+            let looks_like_region = region.contains('-')
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            return (Some(service), looks_like_region.then_some(region));
+        }
+    }
+    (None, None)
+}
+
+fn parse_logzio(get: &impl Fn(&str) -> Option<String>) -> Result<LogzioConfig, ConfigError> {
+    let listener_url = parse_url(
+        "LOGZIO_LISTENER_URL",
+        get("LOGZIO_LISTENER_URL").unwrap_or_else(|| DEFAULT_LOGZIO_LISTENER.to_owned()),
+    )?;
+    let token = secret_source(
+        get,
+        "LOGZIO_TOKEN_PARAMETER",
+        "LOGZIO_TOKEN",
+        Some(DEFAULT_LOGZIO_TOKEN_PARAMETER),
+    )?;
+    let log_type = get("LOGZIO_TYPE")
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_else(|| "cloudwatch".to_owned());
+    let valid = log_type.len() <= 100
+        && log_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid {
+        return Err(ConfigError::new(
+            "LOGZIO_TYPE",
+            "expected a log type of at most 100 letters, digits, `_`, `-` or `.`",
+        ));
+    }
+    Ok(LogzioConfig {
+        listener_url,
+        token,
+        log_type,
+    })
+}
+
+/// A secret named by `parameter_var` (an SSM parameter name), or given directly in `value_var`
+/// for local runs; `value_var` wins when both are set.
+fn secret_source(
+    get: &impl Fn(&str) -> Option<String>,
+    parameter_var: &'static str,
+    value_var: &'static str,
+    default_parameter: Option<&str>,
+) -> Result<SecretSource, ConfigError> {
+    if let Some(value) = get(value_var) {
+        return Ok(SecretSource::Value(Secret::new(value)));
+    }
+    match get(parameter_var)
+        .map(|p| p.trim().to_owned())
+        .or_else(|| default_parameter.map(str::to_owned))
+    {
+        Some(name) if is_parameter_name(&name) => Ok(SecretSource::Parameter(name)),
+        Some(_) => Err(ConfigError::new(
+            parameter_var,
+            "expected an SSM parameter name such as /log-forwarder/secret (letters, digits and \
+             _ . - / only)",
+        )),
+        None => Err(ConfigError::new(
+            parameter_var,
+            format!(
+                "is required: the name of the SSM SecureString parameter holding the secret \
+                 (or {value_var} with the value itself, for local runs)"
+            ),
+        )),
+    }
+}
+
+fn is_parameter_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 2048
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/'))
+}
+
 /// Default index: one index per UTC day of the event time.
 pub const DEFAULT_INDEX: &str = "cloudwatch-%Y.%m.%d";
 
-fn parse_endpoint(value: Option<String>) -> Result<reqwest::Url, ConfigError> {
-    const VAR: &str = "ES_ENDPOINT";
-    let value = value.ok_or_else(|| {
-        ConfigError::new(
-            VAR,
-            "is required: the base URL of the Elasticsearch/OpenSearch cluster, \
-             e.g. https://search-logs.eu-west-1.es.amazonaws.com",
-        )
-    })?;
+fn parse_url(var: &'static str, value: String) -> Result<reqwest::Url, ConfigError> {
     // The value is never echoed: it may carry credentials.
     let url = reqwest::Url::parse(value.trim())
-        .map_err(|e| ConfigError::new(VAR, format!("is not a valid URL ({e})")))?;
+        .map_err(|e| ConfigError::new(var, format!("is not a valid URL ({e})")))?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(ConfigError::new(VAR, "expected an http:// or https:// URL"));
+        return Err(ConfigError::new(var, "expected an http:// or https:// URL"));
     }
     if url.host_str().is_none() {
-        return Err(ConfigError::new(VAR, "expected a URL with a host name"));
+        return Err(ConfigError::new(var, "expected a URL with a host name"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::new(
-            VAR,
+            var,
             "must not contain credentials (user:password@): credentials belong in SSM \
              Parameter Store, never in an environment variable",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::new(
-            VAR,
+            var,
             "expected a base URL without query string or fragment",
         ));
     }
@@ -436,9 +684,14 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.elasticsearch.bulk_max_bytes, 5 * 1024 * 1024);
-        assert_eq!(c.elasticsearch.max_concurrency, 4);
-        assert_eq!(c.elasticsearch.compression, Compression::None);
+        assert_eq!(c.output.max_request_bytes, 5 * 1024 * 1024);
+        assert_eq!(c.output.max_concurrency, 4);
+        assert_eq!(c.output.ca_bundle, None);
+        let DestinationConfig::Elasticsearch(es) = &c.destination else {
+            panic!("elasticsearch is the default destination")
+        };
+        assert_eq!(es.compression, Compression::None);
+        assert_eq!(es.auth, EsAuth::None);
         assert_eq!(c.json_field.as_deref(), Some("json"));
         assert_eq!(c.log_level, "info");
         assert_eq!(c.dlq_max_message_bytes, 256 * 1024);
@@ -462,9 +715,12 @@ mod tests {
             ("ES_ENDPOINT", "https://x.example.com/?a=b", "without query"),
             ("ES_INDEX", "Logs-%Y", "lowercase"),
             ("ES_INDEX", "logs-%H", "%H"),
-            ("ES_BULK_MAX_BYTES", "lots", "whole number"),
-            ("ES_BULK_MAX_BYTES", "10", "from 1024"),
-            ("ES_MAX_CONCURRENCY", "0", "from 1 to 64"),
+            ("MAX_REQUEST_BYTES", "lots", "whole number"),
+            ("MAX_REQUEST_BYTES", "10", "from 1024"),
+            ("MAX_CONCURRENCY", "0", "from 1 to 64"),
+            ("TLS_CA_BUNDLE", "/nonexistent/ca.pem", "PEM file"),
+            ("DESTINATION", "splunk", "`logzio`"),
+            ("ES_AUTH", "token", "`sigv4`"),
             ("ES_COMPRESSION", "brotli", "`gzip`"),
             ("DLQ_QUEUE_URL", "my-queue", "queue URL"),
             ("LOG_LEVEL", "loud=[", "level"),
@@ -489,6 +745,117 @@ mod tests {
         let e = error_for(&[("ES_ENDPOINT", "https://elastic:hunter2@x.example.com")]);
         assert_eq!(e.variable, "ES_ENDPOINT");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn destinations_and_authentication() {
+        // Logz.io: the token parameter has the shippers' default name; no ES_ENDPOINT needed.
+        let c = Config::from_lookup(|name| match name {
+            "DESTINATION" => Some("logzio".into()),
+            "DLQ_QUEUE_URL" => Some("https://sqs.example.com/1/q".into()),
+            _ => None,
+        })
+        .unwrap();
+        let DestinationConfig::Logzio(l) = &c.destination else {
+            panic!("logzio expected")
+        };
+        assert_eq!(l.listener_url.as_str(), "https://listener.logz.io:8071/");
+        assert_eq!(
+            l.token,
+            SecretSource::Parameter("/logz-io/data-shipping-token".into())
+        );
+        assert_eq!(l.log_type, "cloudwatch");
+        let c = config(&[
+            ("DESTINATION", "logzio"),
+            ("LOGZIO_TOKEN", "abc"),
+            ("LOGZIO_TYPE", "app-logs"),
+            ("LOGZIO_LISTENER_URL", "https://listener-eu.logz.io:8071"),
+        ])
+        .unwrap();
+        let DestinationConfig::Logzio(l) = &c.destination else {
+            panic!("logzio expected")
+        };
+        assert_eq!(l.token, SecretSource::Value(Secret::new("abc")));
+        assert!(!format!("{c:?}").contains("abc\""), "the token is never printed");
+        // The listener's request limit caps MAX_REQUEST_BYTES.
+        let e = error_for(&[("DESTINATION", "logzio"), ("MAX_REQUEST_BYTES", "20000000")]);
+        assert_eq!(e.variable, "MAX_REQUEST_BYTES");
+        let e = error_for(&[("DESTINATION", "logzio"), ("LOGZIO_TYPE", "a b")]);
+        assert_eq!(e.variable, "LOGZIO_TYPE");
+
+        let e = error_for(&[("ES_AUTH", "basic")]);
+        assert_eq!(e.variable, "ES_USERNAME");
+        let e = error_for(&[("ES_AUTH", "basic"), ("ES_USERNAME", "elastic")]);
+        assert_eq!(e.variable, "ES_PASSWORD_PARAMETER");
+        assert!(e.to_string().contains("ES_PASSWORD"), "{e}");
+        let e = error_for(&[("ES_AUTH", "api_key"), ("ES_API_KEY_PARAMETER", "bad name!")]);
+        assert_eq!(e.variable, "ES_API_KEY_PARAMETER");
+        let auth = |vars: &[(&str, &str)]| match config(vars).unwrap().destination {
+            DestinationConfig::Elasticsearch(es) => es.auth,
+            DestinationConfig::Logzio(_) => panic!("elasticsearch expected"),
+        };
+        assert_eq!(
+            auth(&[
+                ("ES_AUTH", "basic"),
+                ("ES_USERNAME", "elastic"),
+                ("ES_PASSWORD_PARAMETER", "/es/password")
+            ]),
+            EsAuth::Basic {
+                username: "elastic".into(),
+                password: SecretSource::Parameter("/es/password".into())
+            }
+        );
+        // SigV4 service and region come from the endpoint host…
+        assert_eq!(
+            auth(&[
+                ("ES_AUTH", "sigv4"),
+                (
+                    "ES_ENDPOINT",
+                    "https://search-logs-abc123.eu-west-1.es.amazonaws.com"
+                )
+            ]),
+            EsAuth::SigV4 {
+                service: "es".into(),
+                region: "eu-west-1".into()
+            }
+        );
+        assert_eq!(
+            auth(&[
+                ("ES_AUTH", "sigv4"),
+                ("ES_ENDPOINT", "https://0abc.us-east-2.aoss.amazonaws.com")
+            ]),
+            EsAuth::SigV4 {
+                service: "aoss".into(),
+                region: "us-east-2".into()
+            }
+        );
+        // …or from the settings and the function's region for a custom domain name.
+        assert_eq!(
+            auth(&[
+                ("ES_AUTH", "sigv4"),
+                ("ES_ENDPOINT", "https://logs.example.com"),
+                ("AWS_REGION", "ap-south-1")
+            ]),
+            EsAuth::SigV4 {
+                service: "es".into(),
+                region: "ap-south-1".into()
+            }
+        );
+        assert_eq!(
+            auth(&[
+                ("ES_AUTH", "sigv4"),
+                ("ES_SIGV4_SERVICE", "aoss"),
+                ("ES_SIGV4_REGION", "eu-north-1")
+            ]),
+            EsAuth::SigV4 {
+                service: "aoss".into(),
+                region: "eu-north-1".into()
+            }
+        );
+        let e = error_for(&[("ES_AUTH", "sigv4"), ("ES_SIGV4_SERVICE", "s3")]);
+        assert_eq!(e.variable, "ES_SIGV4_SERVICE");
+        let e = error_for(&[("ES_AUTH", "sigv4"), ("ES_ENDPOINT", "https://logs.example.com")]);
+        assert_eq!(e.variable, "ES_SIGV4_REGION");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::input::{DecodeError, Decoder, KinesisEvent};
 use crate::mask::{MaskCounts, Masker};
 use crate::output::{Chunk, ChunkBuilder, Destination};
 use crate::time;
+use crate::truncate::truncate;
 
 /// A rendered dead letter and the batch index of the record it belongs to.
 #[derive(Debug, Clone)]
@@ -31,7 +32,10 @@ pub struct Encoder {
     writer: DocumentWriter,
     context: RecordContext,
     id: Vec<u8>,
-    bulk_max_bytes: usize,
+    /// A truncated document, when one is too large for the destination.
+    truncated: Vec<u8>,
+    json_field: Option<String>,
+    max_request_bytes: usize,
     max_letter_bytes: usize,
 }
 
@@ -42,7 +46,9 @@ impl Encoder {
             writer: DocumentWriter::new(config.json_field.as_deref(), masker),
             context: RecordContext::default(),
             id: Vec::with_capacity(64),
-            bulk_max_bytes: config.elasticsearch.bulk_max_bytes,
+            truncated: Vec::new(),
+            json_field: config.json_field.clone(),
+            max_request_bytes: config.output.max_request_bytes,
             max_letter_bytes,
         }
     }
@@ -57,7 +63,7 @@ impl Encoder {
         letters: &mut Vec<PendingLetter>,
         mut on_chunk: impl FnMut(Chunk),
     ) {
-        let mut chunks = ChunkBuilder::new(self.bulk_max_bytes);
+        let mut chunks = ChunkBuilder::new(self.max_request_bytes);
         self.writer.set_ingested(time::now_millis());
 
         for (index, record) in event.records.iter().enumerate() {
@@ -141,6 +147,39 @@ impl Encoder {
                         body: letter.render(self.max_letter_bytes, time::now_millis()),
                     });
                     continue;
+                }
+                if let Some(max) = destination.max_document_bytes() {
+                    if chunks.open_document().len() > max {
+                        self.truncated.clear();
+                        let doc = chunks.open_document();
+                        match truncate(doc, max, self.json_field.as_deref(), &mut self.truncated) {
+                            Ok(()) => {
+                                summary.truncated += 1;
+                                chunks.replace_open_document(&self.truncated);
+                            }
+                            Err(error) => {
+                                self.truncated.clear();
+                                self.truncated.extend_from_slice(doc);
+                                chunks.abandon();
+                                let letter = Letter {
+                                    stage: Stage::Document,
+                                    reason: &error.to_string(),
+                                    error_type: "document_too_large",
+                                    status: None,
+                                    destination: Some(destination.name()),
+                                    index: None,
+                                    event_id: Some(log_event.id_text()),
+                                    source: &source,
+                                    payload: Payload::Document(&self.truncated),
+                                };
+                                letters.push(PendingLetter {
+                                    record: index,
+                                    body: letter.render(self.max_letter_bytes, time::now_millis()),
+                                });
+                                continue;
+                            }
+                        }
+                    }
                 }
                 if let Some(chunk) = chunks.finish() {
                     on_chunk(chunk);

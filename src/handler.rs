@@ -54,6 +54,8 @@ pub struct Summary {
     /// Records reported as batch item failures.
     pub failed_records: usize,
     pub control_messages: usize,
+    /// Documents shortened to the destination's size limit (`log.truncated`).
+    pub truncated: usize,
     pub poison_records: usize,
     pub requests: usize,
     pub splits: usize,
@@ -80,7 +82,7 @@ impl<D: Destination> Forwarder<D> {
         let masker = Arc::new(Masker::new(&config.mask)?);
         let encoder = Encoder::new(&config, dlq.max_bytes(), masker);
         Ok(Self {
-            in_flight: Arc::new(Semaphore::new(config.elasticsearch.max_concurrency)),
+            in_flight: Arc::new(Semaphore::new(config.output.max_concurrency)),
             config: Arc::new(config),
             destination: Arc::new(destination),
             dlq,
@@ -229,7 +231,7 @@ impl<D: Destination> Forwarder<D> {
                 &*destination,
                 &chunk,
                 &config.retry,
-                config.elasticsearch.request_timeout,
+                config.output.request_timeout,
                 deadline,
             )
             .await;

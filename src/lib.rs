@@ -35,6 +35,7 @@ pub mod mask;
 pub mod output;
 pub mod secrets;
 pub mod time;
+pub mod truncate;
 
 pub use config::Config;
 pub use handler::{Forwarder, Summary};

@@ -38,6 +38,7 @@ pub fn summary(request_id: &str, s: &crate::Summary) {
         failed_records = s.failed_records,
         control_messages = s.control_messages,
         poison_records = s.poison_records,
+        truncated = s.truncated,
         requests = s.requests,
         splits = s.splits,
         masked = %masked_counts(&s.masked),

@@ -191,7 +191,7 @@ async fn permanent_item_errors_are_dead_lettered_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_until_delivered_exactly_once() {
-    let h = Harness::new("transient", &[("ES_REQUEST_TIMEOUT_MS", "400")]).await;
+    let h = Harness::new("transient", &[("REQUEST_TIMEOUT_MS", "400")]).await;
     h.proxy.push([
         RequestFault::Status(429),
         RequestFault::Status(503),
@@ -342,7 +342,7 @@ async fn with_the_dlq_down_too_the_unsettled_records_go_back_to_lambda() {
 async fn requests_stay_under_the_size_limit_and_413_splits() {
     let h = Harness::new(
         "split",
-        &[("ES_BULK_MAX_BYTES", "4096"), ("ES_COMPRESSION", "gzip")],
+        &[("MAX_REQUEST_BYTES", "4096"), ("ES_COMPRESSION", "gzip")],
     )
     .await;
     // The destination refuses bodies over 1.5 KB (as received, i.e. compressed) — the

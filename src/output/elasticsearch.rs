@@ -9,9 +9,14 @@
 //! the whole request: 413 splits; 429, 5xx, 408, timeouts and connection errors retry; 401/403
 //! (and 404, a wrong endpoint) are outages — the data is fine, so it goes back to Lambda rather
 //! than to the dead-letter queue; any other 4xx means something in the body is malformed and
-//! the request is split to isolate it.
+//! the request is split to isolate it. Before a 401/403 becomes an outage, the credentials are
+//! read again once ([`Authenticator::refresh`]) and the request repeated if they changed.
+//!
+//! Nothing here checks which product answers (no "product check" header test), so OpenSearch,
+//! Amazon OpenSearch Service/Serverless and Elasticsearch all work.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,17 +24,19 @@ use bytes::Bytes;
 use reqwest::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use serde::Deserialize;
 
+use super::auth::Authenticator;
+use super::http::{self, body_summary, transport_error};
 use super::index::IndexTemplate;
 use super::{Destination, ItemVerdict, Rejection, RequestVerdict, Response};
-use crate::config::{Compression, ElasticsearchConfig};
+use crate::config::{Compression, ElasticsearchConfig, OutputConfig};
 use crate::document::push_str;
 use crate::time;
 
 /// Errors building the Elasticsearch client.
 #[derive(Debug, thiserror::Error)]
 pub enum ElasticsearchError {
-    #[error("cannot build the HTTP client for ES_ENDPOINT: {0}")]
-    Client(#[source] reqwest::Error),
+    #[error(transparent)]
+    Client(#[from] http::ClientError),
     #[error("cannot derive the _bulk URL from ES_ENDPOINT: {0}")]
     Url(String),
 }
@@ -40,19 +47,22 @@ pub struct Elasticsearch {
     bulk_url: reqwest::Url,
     index: IndexTemplate,
     compression: Compression,
+    auth: Authenticator,
+    /// An outage was logged at error level and nothing succeeded since: log the next ones
+    /// quietly.
+    outage_logged: AtomicBool,
     /// Action line prefix `{"create":{"_index":"…","_id":` of the last day seen, so the index
     /// name is rendered once per day rather than once per event.
     action_cache: Mutex<(i64, Vec<u8>)>,
 }
 
 impl Elasticsearch {
-    pub fn new(config: &ElasticsearchConfig) -> Result<Self, ElasticsearchError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("log-forwarder/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .tcp_keepalive(Duration::from_secs(30))
-            .build()
-            .map_err(ElasticsearchError::Client)?;
+    pub fn new(
+        config: &ElasticsearchConfig,
+        output: &OutputConfig,
+        auth: Authenticator,
+    ) -> Result<Self, ElasticsearchError> {
+        let client = http::client(output.ca_bundle.as_deref())?;
         let mut bulk_url = config.endpoint.clone();
         bulk_url
             .path_segments_mut()
@@ -64,6 +74,8 @@ impl Elasticsearch {
             bulk_url,
             index: config.index.clone(),
             compression: config.compression,
+            auth,
+            outage_logged: AtomicBool::new(false),
             action_cache: Mutex::new((i64::MIN, Vec::new())),
         })
     }
@@ -76,20 +88,54 @@ impl Elasticsearch {
     fn encode_body(&self, body: Bytes) -> (Bytes, bool) {
         match self.compression {
             Compression::None => (body, false),
-            Compression::Gzip => {
-                let mut compressor =
-                    libdeflater::Compressor::new(libdeflater::CompressionLvl::fastest());
-                let mut out = vec![0; compressor.gzip_compress_bound(body.len())];
-                match compressor.gzip_compress(&body, &mut out) {
-                    Ok(n) => {
-                        out.truncate(n);
-                        (Bytes::from(out), true)
-                    }
-                    // Cannot happen with a bound-sized buffer; send uncompressed rather than fail.
-                    Err(_) => (body, false),
-                }
-            }
+            // Cannot fail with a bound-sized buffer; send uncompressed rather than fail.
+            Compression::Gzip => http::gzip(&body).map_or((body, false), |b| (b, true)),
         }
+    }
+
+    /// One `_bulk` exchange: status and body, or a transport error.
+    async fn exchange(
+        &self,
+        body: &Bytes,
+        gzipped: bool,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), RequestVerdict> {
+        let mut content: Vec<(&str, &str)> = vec![("content-type", "application/x-ndjson")];
+        if gzipped {
+            content.push(("content-encoding", "gzip"));
+        }
+        let auth = self
+            .auth
+            .headers("POST", &self.bulk_url, &content, body)
+            .await
+            .map_err(|e| {
+                RequestVerdict::Outage(format!("cannot authenticate the request: {e}"))
+            })?;
+        let mut request = self
+            .client
+            .post(self.bulk_url.clone())
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            )
+            .timeout(timeout)
+            .body(body.clone());
+        if gzipped {
+            request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        for (name, value) in auth {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| RequestVerdict::Retry(transport_error(e)))?;
+        let status = response.status().as_u16();
+        let text = response
+            .bytes()
+            .await
+            .map_err(|e| RequestVerdict::Retry(transport_error(e)))?;
+        Ok((status, text))
     }
 }
 
@@ -125,39 +171,37 @@ impl Destination for Elasticsearch {
     }
 
     async fn send(&self, body: Bytes, items: usize, timeout: Duration) -> Response {
+        let started = tokio::time::Instant::now();
         let (body, gzipped) = self.encode_body(body);
-        let mut request = self
-            .client
-            .post(self.bulk_url.clone())
-            .header(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/x-ndjson"),
-            )
-            .timeout(timeout)
-            .body(body);
-        if gzipped {
-            request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let mut refreshed = false;
+        loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            let (status, text) = match self.exchange(&body, gzipped, left).await {
+                Ok(exchanged) => exchanged,
+                Err(verdict) => return Response::Request(verdict),
+            };
+            if matches!(status, 401 | 403) && !refreshed {
+                refreshed = true;
+                if self.auth.refresh().await {
+                    continue;
+                }
+            }
+            let response = classify(status, &text, items);
+            match &response {
+                Response::Request(RequestVerdict::Outage(reason)) => {
+                    if !self.outage_logged.swap(true, Ordering::Relaxed) {
+                        tracing::error!(
+                            auth = self.auth.kind(),
+                            %reason,
+                            "the destination refuses every request; records go back to Lambda \
+                             until this is fixed"
+                        );
+                    }
+                }
+                _ => self.outage_logged.store(false, Ordering::Relaxed),
+            }
+            return response;
         }
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return Response::Request(RequestVerdict::Retry(transport_error(&e))),
-        };
-        let status = response.status().as_u16();
-        let text = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Response::Request(RequestVerdict::Retry(transport_error(&e))),
-        };
-        classify(status, &text, items)
-    }
-}
-
-fn transport_error(e: &reqwest::Error) -> String {
-    // reqwest's Display includes the URL; the endpoint never carries credentials (config
-    // refuses them), so it is safe to log.
-    if e.is_timeout() {
-        format!("request timed out: {e}")
-    } else {
-        format!("transport error: {e}")
     }
 }
 
@@ -190,13 +234,13 @@ pub fn classify(status: u16, body: &[u8], items: usize) -> Response {
         408 | 429 | 500..=599 => {
             return Response::Request(RequestVerdict::Retry(format!(
                 "HTTP {status}: {}",
-                error_summary(body)
+                body_summary(body)
             )))
         }
         401 | 403 | 404 | 405 => {
             return Response::Request(RequestVerdict::Outage(format!(
                 "HTTP {status} from the destination: {} (check ES_ENDPOINT and credentials)",
-                error_summary(body)
+                body_summary(body)
             )))
         }
         _ => {
@@ -268,19 +312,14 @@ fn error_value_fields(error: &serde_json::Value) -> (String, String) {
 fn error_fields(body: &[u8]) -> (String, String) {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) if v.get("error").is_some() => error_value_fields(&v["error"]),
-        _ => ("http_error".to_owned(), error_summary(body)),
+        _ => ("http_error".to_owned(), body_summary(body)),
     }
-}
-
-fn error_summary(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
-    text.trim().to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, DestinationConfig};
 
     fn es(index: &str) -> Elasticsearch {
         let config = Config::from_lookup(|name| match name {
@@ -290,7 +329,10 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        Elasticsearch::new(&config.elasticsearch).unwrap()
+        let DestinationConfig::Elasticsearch(es) = &config.destination else {
+            panic!("elasticsearch expected")
+        };
+        Elasticsearch::new(es, &config.output, Authenticator::None).unwrap()
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! stopping before the Lambda deadline — lives in [`retry::deliver`] and is the same for every
 //! destination.
 
+pub mod auth;
 pub mod elasticsearch;
+pub mod http;
 pub mod index;
+pub mod logzio;
 pub mod retry;
 
 use std::future::Future;
@@ -74,6 +77,13 @@ pub trait Destination: Send + Sync + 'static {
     /// Writes the framing that precedes a document (the `_bulk` action line, …).
     /// `event_ms` is the event time; `id` is the document id as a JSON string literal.
     fn write_item_header(&self, out: &mut Vec<u8>, event_ms: i64, id: &[u8]);
+
+    /// The largest document the destination takes; larger ones are truncated to fit
+    /// ([`crate::document::DocumentWriter::write_truncated`]). `None`: no limit of its own
+    /// (the request size limit still applies).
+    fn max_document_bytes(&self) -> Option<usize> {
+        None
+    }
 
     /// Sends one request body holding `items` documents, giving up after `timeout`.
     fn send(
@@ -183,6 +193,21 @@ impl ChunkBuilder {
             open.3 = self.body.len();
         }
         &mut self.body
+    }
+
+    /// The document written so far for the open item.
+    pub fn open_document(&self) -> &[u8] {
+        self.open
+            .and_then(|(_, _, _, doc_start)| self.body.get(doc_start..))
+            .unwrap_or_default()
+    }
+
+    /// Replaces the open item's document (with a truncated one).
+    pub fn replace_open_document(&mut self, doc: &[u8]) {
+        if let Some((_, _, _, doc_start)) = self.open {
+            self.body.truncate(doc_start);
+            self.body.extend_from_slice(doc);
+        }
     }
 
     /// Abandons the open item (its document could not be written).
@@ -304,9 +329,15 @@ mod tests {
         b.document().extend_from_slice(b"half");
         b.abandon();
         add(&mut b, 2, "c", "two");
+        b.begin(3, "d").extend_from_slice(b"H:");
+        b.document().extend_from_slice(b"a long document");
+        assert_eq!(b.open_document(), b"a long document");
+        b.replace_open_document(b"short");
+        b.finish();
         let c = b.take().unwrap();
-        assert_eq!(&c.body[..], b"H:one\nH:two\n");
-        assert_eq!(c.ids, "ac");
+        assert_eq!(&c.body[..], b"H:one\nH:two\nH:short\n");
+        assert_eq!(c.ids, "acd");
+        assert_eq!(c.document(2), b"short");
         assert_eq!(c.id(1), "c");
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use log_forwarder::dlq::DeadLetterQueue;
 use log_forwarder::input::KinesisEvent;
+use log_forwarder::config::DestinationConfig;
+use log_forwarder::output::auth::Authenticator;
 use log_forwarder::output::elasticsearch::Elasticsearch;
 use log_forwarder::{Config, Forwarder, Summary};
 use serde_json::{json, Value};
@@ -157,7 +159,7 @@ impl Harness {
             ("DLQ_QUEUE_URL", queue_url.clone()),
             ("RETRY_BASE_MS", "10".to_owned()),
             ("RETRY_MAX_BACKOFF_MS", "40".to_owned()),
-            ("ES_REQUEST_TIMEOUT_MS", "1500".to_owned()),
+            ("REQUEST_TIMEOUT_MS", "1500".to_owned()),
             ("DEADLINE_MARGIN_MS", "300".to_owned()),
         ]
         .into_iter()
@@ -173,7 +175,14 @@ impl Harness {
             config.dlq_max_message_bytes,
             config.retry.clone(),
         );
-        let destination = Elasticsearch::new(&config.elasticsearch).expect("client");
+        let DestinationConfig::Elasticsearch(es) = &config.destination else {
+            panic!("the harness drives Elasticsearch")
+        };
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let auth = Authenticator::new(&es.auth, Some(&ssm), sdk.credentials_provider())
+            .await
+            .expect("authenticator");
+        let destination = Elasticsearch::new(es, &config.output, auth).expect("client");
         Self {
             forwarder: Forwarder::new(config, destination, dlq).expect("forwarder"),
             proxy,
