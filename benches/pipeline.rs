@@ -27,10 +27,10 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
 
+use log_forwarder::config::DestinationConfig;
 use log_forwarder::encoder::Encoder;
 use log_forwarder::input::KinesisEvent;
 use log_forwarder::mask::Masker;
-use log_forwarder::config::DestinationConfig;
 use log_forwarder::output::auth::Authenticator;
 use log_forwarder::output::elasticsearch::Elasticsearch;
 use log_forwarder::{Config, Summary};

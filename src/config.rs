@@ -82,7 +82,10 @@ pub enum EsAuth {
     /// `Authorization: ApiKey …` (the base64 "encoded" form Elasticsearch returns).
     ApiKey(SecretSource),
     /// AWS Signature V4 with the function's role credentials.
-    SigV4 { service: String, region: String },
+    SigV4 {
+        service: String,
+        region: String,
+    },
 }
 
 /// Elasticsearch/OpenSearch destination settings.
@@ -443,9 +446,9 @@ fn parse_elasticsearch(
     let auth = match get("ES_AUTH").as_deref().map(str::trim) {
         None | Some("none") => EsAuth::None,
         Some("basic") => EsAuth::Basic {
-            username: get("ES_USERNAME").map(|u| u.trim().to_owned()).ok_or_else(|| {
-                ConfigError::new("ES_USERNAME", "is required with ES_AUTH=basic")
-            })?,
+            username: get("ES_USERNAME")
+                .map(|u| u.trim().to_owned())
+                .ok_or_else(|| ConfigError::new("ES_USERNAME", "is required with ES_AUTH=basic"))?,
             password: secret_source(get, "ES_PASSWORD_PARAMETER", "ES_PASSWORD", None)?,
         },
         Some("api_key") => EsAuth::ApiKey(secret_source(
@@ -459,12 +462,10 @@ fn parse_elasticsearch(
             let (host_service, host_region) = sigv4_scope_from_host(host);
             let service = match get("ES_SIGV4_SERVICE").as_deref().map(str::trim) {
                 Some(s @ ("es" | "aoss")) => s.to_owned(),
-                Some(_) => {
-                    return Err(ConfigError::new(
-                        "ES_SIGV4_SERVICE",
-                        "expected `es` (Amazon OpenSearch Service) or `aoss` (OpenSearch Serverless)",
-                    ))
-                }
+                Some(_) => return Err(ConfigError::new(
+                    "ES_SIGV4_SERVICE",
+                    "expected `es` (Amazon OpenSearch Service) or `aoss` (OpenSearch Serverless)",
+                )),
                 None => host_service.unwrap_or("es").to_owned(),
             };
             let region = get("ES_SIGV4_REGION")
@@ -776,7 +777,10 @@ mod tests {
             panic!("logzio expected")
         };
         assert_eq!(l.token, SecretSource::Value(Secret::new("abc")));
-        assert!(!format!("{c:?}").contains("abc\""), "the token is never printed");
+        assert!(
+            !format!("{c:?}").contains("abc\""),
+            "the token is never printed"
+        );
         // The listener's request limit caps MAX_REQUEST_BYTES.
         let e = error_for(&[("DESTINATION", "logzio"), ("MAX_REQUEST_BYTES", "20000000")]);
         assert_eq!(e.variable, "MAX_REQUEST_BYTES");
@@ -788,7 +792,10 @@ mod tests {
         let e = error_for(&[("ES_AUTH", "basic"), ("ES_USERNAME", "elastic")]);
         assert_eq!(e.variable, "ES_PASSWORD_PARAMETER");
         assert!(e.to_string().contains("ES_PASSWORD"), "{e}");
-        let e = error_for(&[("ES_AUTH", "api_key"), ("ES_API_KEY_PARAMETER", "bad name!")]);
+        let e = error_for(&[
+            ("ES_AUTH", "api_key"),
+            ("ES_API_KEY_PARAMETER", "bad name!"),
+        ]);
         assert_eq!(e.variable, "ES_API_KEY_PARAMETER");
         let auth = |vars: &[(&str, &str)]| match config(vars).unwrap().destination {
             DestinationConfig::Elasticsearch(es) => es.auth,
@@ -854,7 +861,10 @@ mod tests {
         );
         let e = error_for(&[("ES_AUTH", "sigv4"), ("ES_SIGV4_SERVICE", "s3")]);
         assert_eq!(e.variable, "ES_SIGV4_SERVICE");
-        let e = error_for(&[("ES_AUTH", "sigv4"), ("ES_ENDPOINT", "https://logs.example.com")]);
+        let e = error_for(&[
+            ("ES_AUTH", "sigv4"),
+            ("ES_ENDPOINT", "https://logs.example.com"),
+        ]);
         assert_eq!(e.variable, "ES_SIGV4_REGION");
     }
 

@@ -23,7 +23,11 @@ pub enum TruncateError {
         "the document is {size} bytes and still {left} bytes without its message and parsed \
          fields, over the destination's limit of {max} bytes"
     )]
-    TooLarge { size: usize, left: usize, max: usize },
+    TooLarge {
+        size: usize,
+        left: usize,
+        max: usize,
+    },
 }
 
 /// Top-level fields in document order, values as their raw JSON text.
@@ -197,7 +201,10 @@ mod tests {
     #[test]
     fn what_cannot_fit_is_an_error() {
         let doc = json!({"message": "m", "aws": "a".repeat(500)});
-        assert!(matches!(run(&doc, 100), Err(TruncateError::TooLarge { .. })));
+        assert!(matches!(
+            run(&doc, 100),
+            Err(TruncateError::TooLarge { .. })
+        ));
         let mut out = Vec::new();
         assert!(matches!(
             truncate(b"[1]", 10, None, &mut out),

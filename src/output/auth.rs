@@ -299,7 +299,9 @@ mod tests {
         assert!(!format!("{auth:?}").contains("pa:ss"));
 
         let auth = Authenticator::new(
-            &EsAuth::ApiKey(SecretSource::Value(Secret::new("VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw== "))),
+            &EsAuth::ApiKey(SecretSource::Value(Secret::new(
+                "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw== ",
+            ))),
             None,
             None,
         )
@@ -357,9 +359,15 @@ mod tests {
                 .map(|(_, v)| v.to_str().unwrap().to_owned())
         };
         let authz = get("authorization").unwrap();
-        assert!(authz.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{authz}");
+        assert!(
+            authz.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{authz}"
+        );
         assert!(authz.contains("/eu-west-1/aoss/aws4_request"), "{authz}");
-        assert!(authz.contains("content-type;host;x-amz-content-sha256;x-amz-date"), "{authz}");
+        assert!(
+            authz.contains("content-type;host;x-amz-content-sha256;x-amz-date"),
+            "{authz}"
+        );
         assert_eq!(get("x-amz-security-token").as_deref(), Some("token"));
         // sha256("{}\n")
         assert_eq!(

@@ -108,9 +108,7 @@ impl Elasticsearch {
             .auth
             .headers("POST", &self.bulk_url, &content, body)
             .await
-            .map_err(|e| {
-                RequestVerdict::Outage(format!("cannot authenticate the request: {e}"))
-            })?;
+            .map_err(|e| RequestVerdict::Outage(format!("cannot authenticate the request: {e}")))?;
         let mut request = self
             .client
             .post(self.bulk_url.clone())

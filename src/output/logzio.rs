@@ -181,8 +181,7 @@ pub fn classify(status: u16, body: &[u8], items: usize) -> RequestVerdict {
             } else {
                 ("malformed_line", "malformed")
             };
-            let reason = if status == 400 && counts.malformed_lines + counts.oversized_lines > 0
-            {
+            let reason = if status == 400 && counts.malformed_lines + counts.oversized_lines > 0 {
                 format!(
                     "the Logz.io listener refused the line as {what} ({} of {items} lines in \
                      the request refused: malformedLines={}, oversizedLines={}, \
@@ -194,7 +193,10 @@ pub fn classify(status: u16, body: &[u8], items: usize) -> RequestVerdict {
                     counts.successful_lines
                 )
             } else {
-                format!("HTTP {status} from the Logz.io listener: {}", body_summary(body))
+                format!(
+                    "HTTP {status} from the Logz.io listener: {}",
+                    body_summary(body)
+                )
             };
             RequestVerdict::Isolate(Rejection {
                 status,
