@@ -97,6 +97,9 @@ pub struct ElasticsearchConfig {
     pub index: IndexTemplate,
     pub compression: Compression,
     pub auth: EsAuth,
+    /// Send the event id as `_id` (exactly-once). Off only for stores that assign their own ids
+    /// (OpenSearch Serverless time-series collections).
+    pub document_ids: bool,
 }
 
 /// Logz.io listener settings.
@@ -499,11 +502,23 @@ fn parse_elasticsearch(
             ))
         }
     };
+    let document_ids = match get("ES_DOCUMENT_IDS").as_deref().map(str::trim) {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(_) => {
+            return Err(ConfigError::new(
+                "ES_DOCUMENT_IDS",
+                "expected `true` (documents keep their event id: retries cannot duplicate) or \
+                 `false` (the store assigns ids, e.g. OpenSearch Serverless time-series collections)",
+            ))
+        }
+    };
     Ok(ElasticsearchConfig {
         endpoint,
         index,
         compression,
         auth,
+        document_ids,
     })
 }
 
@@ -722,6 +737,7 @@ mod tests {
             ("TLS_CA_BUNDLE", "/nonexistent/ca.pem", "PEM file"),
             ("DESTINATION", "splunk", "`logzio`"),
             ("ES_AUTH", "token", "`sigv4`"),
+            ("ES_DOCUMENT_IDS", "yes", "`true`"),
             ("ES_COMPRESSION", "brotli", "`gzip`"),
             ("DLQ_QUEUE_URL", "my-queue", "queue URL"),
             ("LOG_LEVEL", "loud=[", "level"),

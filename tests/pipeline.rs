@@ -455,3 +455,28 @@ fn pseudo_random_text(seed: u64, len: usize) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_document_ids_the_store_assigns_them_and_a_replay_duplicates() {
+    let h = Harness::new("no-ids", &[("ES_DOCUMENT_IDS", "false")]).await;
+    let event = kinesis_event(&[cloudwatch_payload(
+        "/aws/lambda/orders",
+        &events("n", 4, DAY1),
+    )]);
+    let (failed, summary) = h.invoke(&event, BUDGET).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(summary.delivered, 4);
+    let seen = h.proxy.bulk_requests();
+    let body = String::from_utf8_lossy(&seen[0].body).into_owned();
+    assert!(!body.contains("\"_id\""), "no ids sent: {body}");
+    let docs = h.documents().await;
+    assert_eq!(docs.len(), 4);
+    // The event id stays in the document; the store's own id differs from it.
+    assert!(docs
+        .iter()
+        .all(|(_, id, doc)| doc["event"]["id"] != id.as_str()));
+    // The trade-off the README states: a replay indexes the batch again.
+    let (failed, _) = h.invoke(&event, BUDGET).await;
+    assert!(failed.is_empty());
+    assert_eq!(h.count().await, 8);
+}

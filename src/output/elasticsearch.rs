@@ -47,6 +47,7 @@ pub struct Elasticsearch {
     bulk_url: reqwest::Url,
     index: IndexTemplate,
     compression: Compression,
+    document_ids: bool,
     auth: Authenticator,
     /// An outage was logged at error level and nothing succeeded since: log the next ones
     /// quietly.
@@ -74,6 +75,7 @@ impl Elasticsearch {
             bulk_url,
             index: config.index.clone(),
             compression: config.compression,
+            document_ids: config.document_ids,
             auth,
             outage_logged: AtomicBool::new(false),
             action_cache: Mutex::new((i64::MIN, Vec::new())),
@@ -160,11 +162,15 @@ impl Destination for Elasticsearch {
             prefix.clear();
             prefix.extend_from_slice(br#"{"create":{"_index":"#);
             push_str(prefix, &String::from_utf8_lossy(&name));
-            prefix.extend_from_slice(br#","_id":"#);
+            if self.document_ids {
+                prefix.extend_from_slice(br#","_id":"#);
+            }
             cache.0 = day;
         }
         out.extend_from_slice(&cache.1);
-        out.extend_from_slice(id);
+        if self.document_ids {
+            out.extend_from_slice(id);
+        }
         out.extend_from_slice(b"}}\n");
     }
 
