@@ -2,17 +2,19 @@
 //! real handler against them.
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
+pub mod logzio;
 pub mod proxy;
 pub mod servers;
+pub mod sigv4;
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::time::Duration;
 
 use base64::Engine as _;
+use log_forwarder::config::DestinationConfig;
 use log_forwarder::dlq::DeadLetterQueue;
 use log_forwarder::input::KinesisEvent;
-use log_forwarder::config::DestinationConfig;
 use log_forwarder::output::auth::Authenticator;
 use log_forwarder::output::elasticsearch::Elasticsearch;
 use log_forwarder::{Config, Forwarder, Summary};
@@ -247,32 +249,58 @@ impl Harness {
 
     /// Drains the dead-letter queue.
     pub async fn dead_letters(&self) -> Vec<Value> {
-        let mut letters = Vec::new();
-        loop {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("receive from DLQ");
-            let messages = out.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return letters;
-            }
-            for m in messages {
-                let body = m.body.unwrap_or_default();
-                letters.push(serde_json::from_str(&body).expect("dead letter is JSON"));
-                if let Some(handle) = m.receipt_handle {
-                    let _ = self
-                        .sqs
-                        .delete_message()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await;
-                }
+        drain_queue(&self.sqs, &self.queue_url).await
+    }
+}
+
+/// Creates a queue in moto and returns its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create queue in moto")
+        .queue_url
+        .expect("queue url")
+}
+
+/// Stores a SecureString in moto's SSM.
+pub async fn put_secure_string(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {
+    ssm.put_parameter()
+        .name(name)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(value)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("put parameter into moto");
+}
+
+/// Receives and deletes every message of a queue, parsed as JSON dead letters.
+pub async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Value> {
+    let mut letters = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive from DLQ");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return letters;
+        }
+        for m in messages {
+            let body = m.body.unwrap_or_default();
+            letters.push(serde_json::from_str(&body).expect("dead letter is JSON"));
+            if let Some(handle) = m.receipt_handle {
+                let _ = sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await;
             }
         }
     }

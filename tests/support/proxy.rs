@@ -9,15 +9,25 @@
 //! Faults apply to `_bulk` requests only; everything else passes through. Per-item faults are
 //! spliced into osmem's real answer: the chosen documents are withheld from osmem (they really
 //! are not indexed) and answered with the injected status, the rest get osmem's own results.
+//!
+//! It can also stand in for a secured cluster ([`FaultProxy::require_auth`]): every request
+//! (not only `_bulk`) must then carry valid Basic, API-key or AWS SigV4 credentials, checked
+//! before any fault; refused requests are not forwarded. Basic and API-key failures get
+//! Elasticsearch's 401 `security_exception`; SigV4 failures get Amazon OpenSearch Service's
+//! 403. The expected credentials can change at any time (credential rotation).
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::Read as _;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::sigv4::{self, RequestParts, TestCredentials};
 
 /// A fault for one whole `_bulk` request.
 #[derive(Debug, Clone)]
@@ -39,14 +49,52 @@ pub struct ItemFault {
     pub times: usize,
 }
 
+/// Credentials the proxy requires (see [`FaultProxy::require_auth`]).
+#[derive(Clone, PartialEq, Eq)]
+pub enum ExpectedAuth {
+    /// `Authorization: Basic base64(user:password)`.
+    Basic { user: String, password: String },
+    /// `Authorization: ApiKey <value>` (the value as configured, compared exactly).
+    ApiKey(String),
+    /// An AWS SigV4 header signature over the request as received (body bytes as on the
+    /// wire), verified by the independent verifier in `support::sigv4`.
+    SigV4(TestCredentials),
+}
+
+impl ExpectedAuth {
+    pub fn basic(user: &str, password: &str) -> Self {
+        Self::Basic {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    pub fn api_key(value: &str) -> Self {
+        Self::ApiKey(value.to_owned())
+    }
+}
+
+/// Never prints a password, key or secret.
+impl fmt::Debug for ExpectedAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Basic { user, .. } => write!(f, "Basic {{ user: {user:?}, password: ** }}"),
+            Self::ApiKey(_) => write!(f, "ApiKey(**)"),
+            Self::SigV4(creds) => write!(f, "SigV4({creds:?})"),
+        }
+    }
+}
+
 /// One request the proxy received.
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
-    /// Body as received.
+    /// Length of the body as received.
     pub wire_len: usize,
+    /// Body as received (compressed when gzip): what a SigV4 signature covers.
+    pub wire: Vec<u8>,
     /// Body after gzip decoding.
     pub body: Vec<u8>,
 }
@@ -76,6 +124,10 @@ struct State {
     too_large_over: Option<usize>,
     items: Vec<ItemFault>,
     seen: Vec<Seen>,
+    auth: Option<ExpectedAuth>,
+    auth_failures: usize,
+    auth_passes: usize,
+    last_auth_failure: Option<String>,
 }
 
 /// A running proxy; it stops with the test's runtime.
@@ -127,6 +179,38 @@ impl FaultProxy {
         self.state.lock().unwrap().items.push(fault);
     }
 
+    /// From now on, every request must authenticate with `auth` (401/403 otherwise, not
+    /// forwarded).
+    pub fn require_auth(&self, auth: ExpectedAuth) {
+        self.set_expected_auth(Some(auth));
+    }
+
+    /// Changes (or, with `None`, drops) the required authentication; takes effect with the
+    /// next request, so a test can rotate credentials between two requests.
+    pub fn set_expected_auth(&self, auth: Option<ExpectedAuth>) {
+        self.state.lock().unwrap().auth = auth;
+    }
+
+    /// Requests refused for their credentials so far.
+    pub fn auth_failures(&self) -> usize {
+        self.state.lock().unwrap().auth_failures
+    }
+
+    /// Requests whose credentials verified so far (while authentication was required).
+    pub fn auth_passes(&self) -> usize {
+        self.state.lock().unwrap().auth_passes
+    }
+
+    /// Why the last refused request was refused (never contains a password, key or secret).
+    pub fn last_auth_failure(&self) -> Option<String> {
+        self.state.lock().unwrap().last_auth_failure.clone()
+    }
+
+    /// Every request seen so far (including refused ones).
+    pub fn requests(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
     /// The `_bulk` requests seen so far.
     pub fn bulk_requests(&self) -> Vec<Seen> {
         self.state
@@ -144,6 +228,17 @@ impl FaultProxy {
         while let Some(request) = read_request(&mut stream, &mut buffer).await {
             let is_bulk = request.path.contains("_bulk");
             self.state.lock().unwrap().seen.push(request.clone());
+            if let Some(refusal) = self.refuse_credentials(&request) {
+                let Refusal {
+                    status,
+                    body,
+                    headers,
+                } = refusal;
+                if respond(&mut stream, status, &body, &headers).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             let fault = if is_bulk {
                 let mut state = self.state.lock().unwrap();
                 let too_large = state
@@ -171,14 +266,41 @@ impl FaultProxy {
                 None if is_bulk => self.forward_with_item_faults(&request).await,
                 None => self.forward(&request).await,
             };
-            let head = format!(
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            if stream.write_all(head.as_bytes()).await.is_err()
-                || stream.write_all(&body).await.is_err()
-            {
+            if respond(&mut stream, status, &body, &[]).await.is_err() {
                 return;
+            }
+        }
+    }
+
+    /// `None` when no authentication is required or the request's verifies; otherwise the
+    /// answer to give (and the failure is counted and recorded).
+    fn refuse_credentials(&self, request: &Seen) -> Option<Refusal> {
+        let expected = self.state.lock().unwrap().auth.clone()?;
+        let outcome = check_credentials(&expected, request);
+        let mut state = self.state.lock().unwrap();
+        match outcome {
+            Ok(()) => {
+                state.auth_passes += 1;
+                None
+            }
+            Err(reason) => {
+                state.auth_failures += 1;
+                state.last_auth_failure = Some(reason.clone());
+                Some(match expected {
+                    ExpectedAuth::SigV4(_) => Refusal {
+                        status: 403,
+                        body: aws_denied_body(&reason),
+                        headers: Vec::new(),
+                    },
+                    _ => Refusal {
+                        status: 401,
+                        body: security_exception_body(request),
+                        headers: vec![(
+                            "WWW-Authenticate".to_owned(),
+                            r#"Basic realm="security" charset="UTF-8", ApiKey"#.to_owned(),
+                        )],
+                    },
+                })
             }
         }
     }
@@ -268,6 +390,138 @@ impl FaultProxy {
     }
 }
 
+/// The answer to a request refused for its credentials.
+struct Refusal {
+    status: u16,
+    body: Vec<u8>,
+    headers: Vec<(String, String)>,
+}
+
+/// Writes one response.
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    body: &[u8],
+    extra_headers: &[(String, String)],
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in extra_headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await
+}
+
+/// Checks the request's `Authorization` against `expected`; the error says what is wrong
+/// without repeating any credential.
+fn check_credentials(expected: &ExpectedAuth, request: &Seen) -> Result<(), String> {
+    if let ExpectedAuth::SigV4(creds) = expected {
+        let parts = RequestParts::from_target(
+            &request.method,
+            &request.path,
+            request.headers.clone(),
+            request.wire.clone(),
+        );
+        return sigv4::verify(&parts, creds, SystemTime::now());
+    }
+    let values: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let value = match values[..] {
+        [] => return Err("no Authorization header".to_owned()),
+        [one] => one.trim(),
+        _ => return Err("more than one Authorization header".to_owned()),
+    };
+    let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+    let credentials = credentials.trim();
+    match expected {
+        ExpectedAuth::Basic { user, password } => {
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(format!(
+                    "Authorization scheme is {scheme:?}, expected Basic"
+                ));
+            }
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(credentials)
+                .map_err(|_| "Basic credentials are not valid base64".to_owned())?;
+            let decoded = String::from_utf8(decoded)
+                .map_err(|_| "Basic credentials are not UTF-8".to_owned())?;
+            let (got_user, got_password) = decoded.split_once(':').ok_or_else(|| {
+                "Basic credentials have no ':' between user and password".to_owned()
+            })?;
+            if got_user != user {
+                return Err(format!(
+                    "Basic user {got_user:?} is not the expected {user:?}"
+                ));
+            }
+            if got_password != password {
+                return Err(format!("wrong password for user {user:?}"));
+            }
+            Ok(())
+        }
+        ExpectedAuth::ApiKey(key) => {
+            if !scheme.eq_ignore_ascii_case("apikey") {
+                return Err(format!(
+                    "Authorization scheme is {scheme:?}, expected ApiKey"
+                ));
+            }
+            if credentials != key {
+                return Err("API key differs from the expected one".to_owned());
+            }
+            Ok(())
+        }
+        ExpectedAuth::SigV4(_) => unreachable!("handled above"),
+    }
+}
+
+/// Elasticsearch's answer to a request without valid credentials.
+fn security_exception_body(request: &Seen) -> Vec<u8> {
+    let has_credentials = request
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    let reason = if has_credentials {
+        "unable to authenticate with provided credentials and anonymous access is not allowed for this request".to_owned()
+    } else {
+        format!(
+            "missing authentication credentials for REST request [{}]",
+            request.path
+        )
+    };
+    let header =
+        json!({"WWW-Authenticate": [r#"Basic realm="security" charset="UTF-8""#, "ApiKey"]});
+    let cause = json!({"type": "security_exception", "reason": reason, "header": header});
+    let body = json!({
+        "error": {
+            "root_cause": [cause],
+            "type": "security_exception",
+            "reason": reason,
+            "header": header,
+        },
+        "status": 401,
+    });
+    serde_json::to_vec(&body).expect("json")
+}
+
+/// Amazon OpenSearch Service's 403 for a request whose signature does not verify.
+fn aws_denied_body(reason: &str) -> Vec<u8> {
+    let message = if reason.starts_with("signature mismatch") {
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".to_owned()
+    } else if reason.contains("away from the server clock") {
+        format!("Signature expired: {reason}")
+    } else {
+        reason.to_owned()
+    };
+    serde_json::to_vec(&json!({ "message": message })).expect("json")
+}
+
 fn error_body(status: u16) -> Vec<u8> {
     error_body_with(status, "injected by the fault proxy")
 }
@@ -338,6 +592,7 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Se
         path,
         headers,
         wire_len: wire.len(),
+        wire,
         body,
     })
 }
