@@ -319,3 +319,15 @@ async fn transport_errors_never_carry_the_token() {
     assert!(!reason.contains("tok-must-not-leak"), "{reason}");
     assert!(!format!("{destination:?}").contains("tok-must-not-leak"));
 }
+
+#[tokio::test]
+async fn a_missing_token_parameter_fails_cold_start_naming_it() {
+    let sdk = support::servers::aws_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let source =
+        log_forwarder::config::SecretSource::Parameter("/logz-io/not-created/token".into());
+    let e = CachedSecret::load(&source, Some(&ssm)).await.unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("/logz-io/not-created/token"), "{text}");
+    assert!(text.contains("put-parameter"), "says how to fix it: {text}");
+}
