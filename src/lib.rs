@@ -29,6 +29,7 @@ pub mod dlq;
 pub mod document;
 pub mod encoder;
 pub mod handler;
+pub mod ids;
 pub mod input;
 pub mod logging;
 pub mod mask;
