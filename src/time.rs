@@ -97,6 +97,97 @@ pub fn rfc3339_millis(ms: i64) -> Option<String> {
     push_rfc3339_millis(&mut out, ms).then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
+/// The day number of a calendar date (Hinnant's `days_from_civil`).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses an ISO 8601 / RFC 3339 date-time — `2026-11-22T10:00:00Z`, with optional fraction
+/// (any digits; milliseconds kept), `T` or space, and `Z`, `±HH:MM`, `±HHMM` or no offset (UTC)
+/// — into epoch milliseconds. A bare date (`2026-11-22`) is midnight UTC.
+pub fn parse_iso8601_millis(s: &str) -> Option<i64> {
+    let b = s.trim().as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
+    };
+    if b.len() < 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut ms = days_from_civil(i64::from(year), month, day) * MS_PER_DAY;
+    if b.len() == 10 {
+        return Some(ms);
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') || b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (hour, minute) = (num(11..13)?, num(14..16)?);
+    let mut at = 16;
+    let mut second = 0;
+    if b.get(16) == Some(&b':') {
+        second = num(17..19)?;
+        at = 19;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    ms += (i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)) * 1000;
+    if matches!(b.get(at), Some(b'.' | b',')) {
+        let start = at + 1;
+        let mut end = start;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        if end == start {
+            return None;
+        }
+        let mut millis = 0i64;
+        for i in 0..3 {
+            millis = millis * 10
+                + b.get(start + i)
+                    .filter(|_| start + i < end)
+                    .map_or(0, |d| i64::from(d - b'0'));
+        }
+        ms += millis;
+        at = end;
+    }
+    match b.get(at) {
+        None => Some(ms),
+        Some(b'Z' | b'z') if at + 1 == b.len() => Some(ms),
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = num(at + 1..at + 3)?;
+            let om = match b.get(at + 3) {
+                Some(b':') => num(at + 4..at + 6)?,
+                _ => num(at + 3..at + 5)?,
+            };
+            let consumed = if b.get(at + 3) == Some(&b':') { 6 } else { 5 };
+            if at + consumed != b.len() || oh > 23 || om > 59 {
+                return None;
+            }
+            let offset = (i64::from(oh) * 60 + i64::from(om)) * 60_000;
+            Some(if sign == b'+' {
+                ms - offset
+            } else {
+                ms + offset
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
@@ -122,6 +213,37 @@ mod tests {
         ];
         for (ms, want) in cases {
             assert_eq!(rfc3339_millis(ms).as_deref(), Some(want), "{ms}");
+        }
+    }
+
+    #[test]
+    fn parses_iso8601() {
+        let cases = [
+            ("2026-11-22T04:00:00.000Z", Some(1_795_320_000_000)),
+            ("2026-11-22T04:00:00Z", Some(1_795_320_000_000)),
+            ("2026-11-22 04:00:00.123456Z", Some(1_795_320_000_123)),
+            ("2026-11-22T05:30:00.5+01:30", Some(1_795_320_000_500)),
+            ("2026-11-21T23:00:00-0500", Some(1_795_320_000_000)),
+            ("2026-11-22T04:00", Some(1_795_320_000_000)),
+            ("2026-11-22", Some(1_795_305_600_000)),
+            ("2000-02-29T00:00:00Z", Some(951_782_400_000)),
+            ("1969-12-31T23:59:59.999Z", Some(-1)),
+            ("2026-13-01T00:00:00Z", None),
+            ("2026-11-22T04:00:00Zjunk", None),
+            ("2026-11-22T04:00:00.Z", None),
+            ("22/11/2026", None),
+            ("", None),
+            ("2026-11-22T04:00:00+1", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_iso8601_millis(text), want, "{text}");
+        }
+        for days in [-1000, 0, 1, 20_000, 30_000] {
+            let d = date_from_days(days);
+            assert_eq!(
+                days_from_civil(i64::from(d.year), u32::from(d.month), u32::from(d.day)),
+                days
+            );
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod cloudwatch;
 pub mod gzip;
+pub mod jsonlines;
 
 use base64::Engine as _;
 use serde::Deserialize;
