@@ -1,4 +1,4 @@
-//! Whole-buffer gzip inflation into a reused buffer.
+//! Whole-buffer gzip (and zlib) inflation into a reused buffer.
 //!
 //! libdeflate decodes a whole member in one call and is about twice as fast as a streaming
 //! decoder here (see ../shared/PERFORMANCE.md). Two of its properties need care:
@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use libdeflate_sys::{
     libdeflate_alloc_decompressor, libdeflate_decompressor, libdeflate_free_decompressor,
     libdeflate_gzip_decompress_ex, libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE,
-    libdeflate_result_LIBDEFLATE_SUCCESS,
+    libdeflate_result_LIBDEFLATE_SUCCESS, libdeflate_zlib_decompress_ex,
 };
 
 use super::DecodeError;
@@ -27,6 +27,21 @@ const MIN_MEMBER: usize = 18;
 /// Whether `bytes` starts with the gzip magic number.
 pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Whether `bytes` starts with a zlib header (RFC 1950: deflate, window ≤ 32 KiB, no preset
+/// dictionary, header checksum). Two bytes can match by chance, so a failed inflation of
+/// something that only looked like zlib is not an error: the caller reads it as text.
+pub fn is_zlib(bytes: &[u8]) -> bool {
+    match bytes {
+        [cmf, flg, _, ..] => {
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && flg & 0x20 == 0
+                && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0
+        }
+        _ => false,
+    }
 }
 
 /// Owns a libdeflate decompressor.
@@ -51,14 +66,25 @@ impl RawDecompressor {
         }
     }
 
-    /// Decodes the first gzip member of `input` into `out`: `(input used, output written)`.
-    fn member(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), MemberError> {
+    /// Decodes the first gzip member (or the zlib stream, with `zlib`) of `input` into `out`:
+    /// `(input used, output written)`.
+    fn member(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+        zlib: bool,
+    ) -> Result<(usize, usize), MemberError> {
         let mut used = 0usize;
         let mut written = 0usize;
+        let decompress = if zlib {
+            libdeflate_zlib_decompress_ex
+        } else {
+            libdeflate_gzip_decompress_ex
+        };
         // SAFETY: the pointers and lengths come from live slices; libdeflate reads at most
         // `input.len()` bytes, writes at most `out.len()` bytes, and writes both counts.
         let result = unsafe {
-            libdeflate_gzip_decompress_ex(
+            decompress(
                 self.0.as_ptr(),
                 input.as_ptr().cast(),
                 input.len(),
@@ -144,7 +170,7 @@ impl Inflater {
             }
             match self
                 .decompressor
-                .member(rest, &mut self.out[written..capacity])
+                .member(rest, &mut self.out[written..capacity], false)
             {
                 Ok((used, n)) => {
                     consumed += used;
@@ -168,6 +194,47 @@ impl Inflater {
         }
         self.last = Some(written);
         Ok(&self.out[..written])
+    }
+
+    /// Inflates a complete zlib stream (Fluentd's `compression zlib`). zlib carries no size,
+    /// so the buffer starts at 4× the input and doubles up to the limit.
+    pub fn inflate_zlib(&mut self, input: &[u8]) -> Result<&[u8], DecodeError> {
+        self.last = None;
+        let mut capacity = input
+            .len()
+            .saturating_mul(4)
+            .clamp(1024, self.limit.max(1024));
+        loop {
+            if self.out.len() < capacity {
+                self.out.resize(capacity, 0);
+            }
+            match self
+                .decompressor
+                .member(input, &mut self.out[..capacity], true)
+            {
+                Ok((used, written)) if used == input.len() => {
+                    self.last = Some(written);
+                    return Ok(&self.out[..written]);
+                }
+                Ok((used, _)) => {
+                    return Err(DecodeError::Gzip(format!(
+                        "{} bytes of trailing data after the zlib stream",
+                        input.len() - used
+                    )))
+                }
+                Err(MemberError::InsufficientSpace) => {
+                    if capacity >= self.limit {
+                        return Err(DecodeError::TooLarge { limit: self.limit });
+                    }
+                    capacity = capacity.saturating_mul(2).min(self.limit);
+                }
+                Err(MemberError::BadData) => {
+                    return Err(DecodeError::Gzip(
+                        "corrupt zlib data or checksum".to_owned(),
+                    ))
+                }
+            }
+        }
     }
 }
 
@@ -226,6 +293,28 @@ mod tests {
         assert!(matches!(
             inf.inflate(&input),
             Err(DecodeError::TooLarge { limit: 1_048_576 })
+        ));
+    }
+
+    #[test]
+    fn zlib_streams_inflate_and_are_recognised() {
+        use flate2::write::ZlibEncoder;
+        let data = b"{\"log\":\"fluentd line\"}\n".repeat(500);
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(&data).unwrap();
+        let packed = e.finish().unwrap();
+        assert!(is_zlib(&packed));
+        assert!(!is_zlib(b"plain text"));
+        assert!(!is_zlib(&gzip(b"x")));
+        let mut inf = Inflater::new(1 << 20);
+        assert_eq!(inf.inflate_zlib(&packed).unwrap(), &data[..]);
+        assert!(inf.inflate_zlib(&packed[..packed.len() - 3]).is_err());
+        let big = vec![b'a'; 3 << 20];
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(&big).unwrap();
+        assert!(matches!(
+            inf.inflate_zlib(&e.finish().unwrap()),
+            Err(DecodeError::TooLarge { .. })
         ));
     }
 
