@@ -14,6 +14,7 @@
 pub mod cloudwatch;
 pub mod gzip;
 pub mod jsonlines;
+pub mod kpl;
 
 use base64::Engine as _;
 use serde::Deserialize;
