@@ -30,7 +30,7 @@ lint: ## cargo fmt --check, clippy with warnings as errors, and the template che
 	@cargo clippy --all-targets --locked -- -D warnings
 	@scripts/lint-template.sh
 
-lint-template: ## Check template.yaml offline: sam validate --lint, then cfn-lint on the SAM-expanded template
+lint-template: ## Check template.yaml offline: sam validate --lint, cfn-lint and moto scenarios on the SAM-expanded template
 	@scripts/lint-template.sh
 
 sam-build: tools lint-template ## sam build for x86_64, as CI checks it (the template's default is arm64)

@@ -7,6 +7,10 @@
 #   3. cfn-lint on the expanded template  (catches what 1. cannot see inside AWS::Serverless::*:
 #      wrong Architectures/Runtime/FunctionResponseTypes/StartingPosition, BatchSize ranges, bad
 #      !GetAtt)
+#   4. scripts/check-template-scenarios.py on the expanded template, with the test tools' venv
+#      (moto; installed by scripts/install-tools.sh, idempotent): deploys it into an in-process moto
+#      for a table of parameter sets and asserts the function's environment, its role's statements
+#      and which combinations the Rules/AllowedPatterns refuse
 # Usage: scripts/lint-template.sh [TEMPLATE]   (default: template.yaml at the repository root)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,4 +72,10 @@ for m in json.load(open(sys.argv[1])):
 PY
   fail "cfn-lint found problems in the template expanded by the SAM translator (above)"
 fi
+
+# --- 4. scenarios: what each parameter set deploys, in moto --------------------------------------
+"$here/install-tools.sh" || fail "installing the test tools (moto) failed; see the output above"
+echo "==> template: deploying the expanded template into moto for each scenario"
+"$tools/venv/bin/python" "$here/check-template-scenarios.py" --expanded "$expanded" \
+  || fail "the template does not deploy what the scenarios expect (differences above)"
 echo "==> template: ok"
