@@ -221,7 +221,12 @@ def build() -> dict[str, bytes]:
     # (instead of possibly reading garbage as a stored block); the tail keeps the record
     # longer than the smallest valid gzip member.
     bad_gzip = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + b"\xff" + b"this is not a deflate stream"
-    bad_json = gzip_bytes(b"ERROR: this producer wrote plain text, not a CloudWatch Logs payload\n")
+    # Plain text is a valid record of its own (one document per line); what is poison is a
+    # subscription payload that breaks off.
+    bad_json = gzip_bytes(
+        b'{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/aws/lambda/orders",'
+        b'"logStream":"2026/11/22/[$LATEST]0","subscriptionFilters":["f"],"logEvents":[{"id":"1",'
+    )
     poison = event(
         [
             record("poison-record", LAMBDA_GROUP, LAMBDA_STREAM, lambda_invocation()[:2]),

@@ -107,6 +107,9 @@ impl Letter<'_> {
         field_str(&mut out, "shard_id", self.source.shard_id);
         out.push(b',');
         field_str(&mut out, "sequence_number", self.source.sequence_number);
+        if let Some(sub) = self.source.sub_sequence_number {
+            out.extend_from_slice(format!(",\"sub_sequence_number\":{sub}").as_bytes());
+        }
         out.push(b',');
         field_str(&mut out, "partition_key", self.source.partition_key);
         if let Some(ms) = self.source.approximate_arrival_ms {
@@ -347,6 +350,7 @@ mod tests {
         partition_key: "pk",
         region: "us-east-1",
         approximate_arrival_ms: Some(0),
+        sub_sequence_number: None,
     };
 
     fn letter(payload: Payload<'_>) -> Letter<'_> {

@@ -54,11 +54,38 @@ impl RecordContext {
         push_str(t, source.shard_id);
         t.extend_from_slice(br#","sequence_number":"#);
         push_str(t, source.sequence_number);
+        push_sub_sequence(t, source);
         t.extend_from_slice(br#"}},"cloud":{"provider":"aws","account":{"id":"#);
         push_str(t, &payload.owner);
         t.extend_from_slice(br#"},"region":"#);
         push_str(t, source.region);
         t.push(b'}');
+    }
+
+    /// Renders the `aws` and `cloud` objects for lines of producer text from `source` (no
+    /// CloudWatch Logs metadata; the account is the stream's).
+    pub fn set_for_text(&mut self, source: &RecordSource<'_>) {
+        let t = &mut self.tail;
+        t.clear();
+        t.extend_from_slice(br#""aws":{"kinesis":{"name":"#);
+        push_str(t, source.stream_name);
+        t.extend_from_slice(br#","shard_id":"#);
+        push_str(t, source.shard_id);
+        t.extend_from_slice(br#","sequence_number":"#);
+        push_str(t, source.sequence_number);
+        push_sub_sequence(t, source);
+        t.extend_from_slice(br#"}},"cloud":{"provider":"aws","account":{"id":"#);
+        push_str(t, source.account_id());
+        t.extend_from_slice(br#"},"region":"#);
+        push_str(t, source.region);
+        t.push(b'}');
+    }
+}
+
+fn push_sub_sequence(t: &mut Vec<u8>, source: &RecordSource<'_>) {
+    if let Some(sub) = source.sub_sequence_number {
+        t.extend_from_slice(br#","sub_sequence_number":"#);
+        t.extend_from_slice(sub.to_string().as_bytes());
     }
 }
 
@@ -199,6 +226,71 @@ impl DocumentWriter {
             out.push(b'"');
         }
         object
+    }
+}
+
+/// What a line of producer text is, once read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Json,
+    CloudFront,
+    Apache,
+    Text,
+}
+
+/// The parsers for lines of producer text, built once from the configuration.
+#[derive(Debug, Default)]
+pub struct LineParsers {}
+
+impl DocumentWriter {
+    /// Writes the document for one line of producer text (not CloudWatch Logs) into `out`,
+    /// with event id `id` (a JSON string literal). The line is masked first and its format read
+    /// from the masked text, so parsed fields can never hold what the message does not.
+    /// Returns the event time (from the line, else `default_ms`) and what the line was.
+    pub fn write_line(
+        &mut self,
+        out: &mut Vec<u8>,
+        ctx: &RecordContext,
+        id: &[u8],
+        line: &str,
+        default_ms: i64,
+        _parsers: &LineParsers,
+    ) -> (i64, LineKind) {
+        let json = crate::input::jsonlines::looks_like_object(line) && is_json_object(line);
+        self.masked.clear();
+        let masked = self.masker.might_match(line)
+            && if json {
+                self.masker
+                    .mask_json_into(line, &mut self.masked, &mut self.counts)
+            } else {
+                self.masker
+                    .mask_text_into(line, &mut self.masked, &mut self.counts)
+            };
+        let text = if masked { self.masked.as_str() } else { line };
+        let (event_ms, kind) = if json {
+            (crate::input::jsonlines::event_time(text), LineKind::Json)
+        } else {
+            (None, LineKind::Text)
+        };
+        let event_ms = event_ms
+            .filter(|&ms| time::in_range(ms))
+            .unwrap_or(default_ms);
+        out.extend_from_slice(br#"{"@timestamp":""#);
+        time::push_rfc3339_millis(out, event_ms);
+        out.extend_from_slice(br#"","message":"#);
+        push_str(out, text.trim_end_matches(['\r', '\n']));
+        out.extend_from_slice(br#","event":{"id":"#);
+        out.extend_from_slice(id);
+        out.push(b',');
+        out.extend_from_slice(&self.ingested);
+        out.extend_from_slice(b"},");
+        out.extend_from_slice(&ctx.tail);
+        if let (Some(key), LineKind::Json) = (&self.json_key, kind) {
+            out.extend_from_slice(key);
+            minify_into(text.as_bytes(), out);
+        }
+        out.push(b'}');
+        (event_ms, kind)
     }
 }
 
@@ -380,6 +472,7 @@ mod tests {
         partition_key: "pk",
         region: "eu-west-1",
         approximate_arrival_ms: None,
+        sub_sequence_number: None,
     };
 
     fn documents(payload_json: &str, json_field: Option<&str>) -> Vec<Value> {

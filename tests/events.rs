@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use log_forwarder::input::cloudwatch::MessageType;
-use log_forwarder::input::{Decoder, KinesisEvent};
+use log_forwarder::input::{Decoder, KinesisEvent, Payload, Unit};
 
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/log-forwarder";
 
@@ -31,10 +31,20 @@ fn decoder() -> Decoder {
 
 /// What a record decodes to: `Ok((messageType, event count))` or `Err(DecodeError::kind())`.
 fn outcome(decoder: &mut Decoder, data: &str) -> Result<(MessageType, usize), &'static str> {
-    decoder
-        .decode(data)
-        .map(|p| (p.message_type, p.log_events.len()))
-        .map_err(|e| e.kind())
+    decoder.open(data).map_err(|e| e.kind())?;
+    match decoder.unit(0).map_err(|e| e.kind())? {
+        Unit::CloudWatch(p) => Ok((p.message_type, p.log_events.len())),
+        Unit::Text(_) => Err("text"),
+    }
+}
+
+/// The CloudWatch payload of a single-unit record.
+fn payload<'d>(decoder: &'d mut Decoder, data: &str) -> Payload<'d> {
+    decoder.open(data).expect("record opens");
+    match decoder.unit(0).expect("record decodes") {
+        Unit::CloudWatch(p) => p,
+        Unit::Text(_) => panic!("expected a CloudWatch payload"),
+    }
 }
 
 #[test]
@@ -95,9 +105,7 @@ fn data_sample_holds_two_data_messages() {
     let mut ids = Vec::new();
     let mut app_log = None;
     for record in &event.records {
-        let payload = decoder
-            .decode(&record.kinesis.data)
-            .expect("data record decodes");
+        let payload = payload(&mut decoder, &record.kinesis.data);
         assert_eq!(payload.message_type, MessageType::Data);
         assert_eq!(payload.owner, "123456789012");
         assert!(!payload.log_stream.is_empty());
@@ -135,9 +143,7 @@ fn control_sample_is_a_control_message() {
     let event = load("cloudwatch-control.json");
     assert_eq!(event.records.len(), 1);
     let mut decoder = decoder();
-    let payload = decoder
-        .decode(&event.records[0].kinesis.data)
-        .expect("control record decodes");
+    let payload = payload(&mut decoder, &event.records[0].kinesis.data);
     assert_eq!(payload.message_type, MessageType::Control);
     assert_eq!(payload.owner, "CloudwatchLogs");
 }

@@ -68,13 +68,17 @@ async fn no_secret_reaches_the_destination_or_the_dead_letter_queue() {
         .chunks(40)
         .map(|chunk| cloudwatch_payload("/aws/lambda/secrets", chunk))
         .collect();
-    // Poison records that are readable text full of secrets.
-    let poison_text: String = cases
+    // Producer text full of secrets: one document per line, masked like any message.
+    let plain_text: String = cases
         .iter()
         .take(20)
         .map(|c| c.text.as_str())
         .collect::<Vec<_>>()
         .join("\n");
+    let text_lines = plain_text.lines().filter(|l| !l.trim().is_empty()).count();
+    records.push(plain_text.as_bytes().to_vec());
+    // Poison records (broken subscription payloads) whose readable text is full of secrets.
+    let poison_text = format!("{{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[\n{plain_text}");
     records.push(poison_text.as_bytes().to_vec());
     records.push(gzip(poison_text.as_bytes()));
     // A document the destination rejects for good (a mapping conflict on `json.status`),
@@ -104,7 +108,7 @@ async fn no_secret_reaches_the_destination_or_the_dead_letter_queue() {
     assert_eq!(summary.poison_records, 2);
     assert_eq!(
         summary.delivered + summary.dead_lettered,
-        cases.len() + conflict.len() + 2
+        cases.len() + conflict.len() + text_lines + 2
     );
     assert!(summary.dead_lettered >= 3);
     assert!(

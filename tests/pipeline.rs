@@ -82,22 +82,33 @@ async fn poison_records_are_dead_lettered_and_the_rest_ships() {
     let mut records = vec![
         record_json(0, &b64(&cloudwatch_payload("/g", &events("ok1", 3, DAY1)))),
         record_json(1, &b64(&garbage_gzip)),
-        record_json(2, &b64(b"plain text, not gzip")),
-        record_json(3, &b64(&gzip(b"{\"not\": \"a subscription payload\"}"))),
+        record_json(2, &b64(&[0x00, 0x01, 0x02, 0xff, 0xfe, 0x80, 0x00])),
+        record_json(
+            3,
+            &b64(&gzip(
+                b"{\"messageType\": \"DATA_MESSAGE\", \"logEvents\": [{\"id\": ",
+            )),
+        ),
         record_json(4, "!!! not base64 !!!"),
         record_json(5, &b64(&gzip(&[0xff, 0xfe, 0x00, 0x80]))),
         record_json(6, &b64(&cloudwatch_payload("/g", &events("ok2", 2, DAY1)))),
     ];
     records.push(record_json(7, &b64(&control_payload())));
+    // Text and JSON that are not subscription payloads are records of their own, not poison.
+    records.push(record_json(8, &b64(b"plain text, not gzip")));
+    records.push(record_json(
+        9,
+        &b64(&gzip(b"{\"not\": \"a subscription payload\"}")),
+    ));
     let event = event_from_records(records);
 
     let (failed, summary) = h.invoke(&event, BUDGET).await;
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(summary.poison_records, 5);
     assert_eq!(summary.control_messages, 1);
-    assert_eq!(summary.delivered, 5);
+    assert_eq!(summary.delivered, 7);
     assert_eq!(summary.dead_lettered, 5);
-    assert_eq!(h.count().await, 5);
+    assert_eq!(h.count().await, 7);
 
     let letters = h.dead_letters().await;
     assert_eq!(letters.len(), 5);
@@ -109,10 +120,10 @@ async fn poison_records_are_dead_lettered_and_the_rest_ships() {
     };
     for (i, kind) in [
         (1, "invalid_gzip"),
-        (2, "unknown_format"),
+        (2, "binary_data"),
         (3, "invalid_cloudwatch_payload"),
         (4, "invalid_base64"),
-        (5, "invalid_cloudwatch_payload"),
+        (5, "binary_data"),
     ] {
         let l = by_seq(i);
         assert_eq!(l["error_type"], kind, "record {i}: {l}");
@@ -122,9 +133,12 @@ async fn poison_records_are_dead_lettered_and_the_rest_ships() {
         assert_eq!(l["source"]["shard_id"], SHARD);
     }
     // Readable text travels as (masked) text; only bytes that are not text travel as base64.
-    assert_eq!(by_seq(2)["text"], "plain text, not gzip");
-    assert_eq!(by_seq(3)["text"], "{\"not\": \"a subscription payload\"}");
+    assert_eq!(
+        by_seq(3)["text"],
+        "{\"messageType\": \"DATA_MESSAGE\", \"logEvents\": [{\"id\": "
+    );
     assert_eq!(by_seq(4)["text"], "!!! not base64 !!!");
+    assert!(by_seq(2).get("text").is_none());
     for binary in [1, 5] {
         assert!(by_seq(binary).get("text").is_none());
         let raw = base64::engine::general_purpose::STANDARD
@@ -303,7 +317,7 @@ async fn with_the_dlq_down_too_the_unsettled_records_go_back_to_lambda() {
     .await;
     let event = kinesis_event(&[
         cloudwatch_payload("/g", &events("before", 2, DAY1)),
-        b"poison".to_vec(),
+        b"\x00\x01poison".to_vec(),
         cloudwatch_payload("/g", &events("after", 2, DAY1)),
     ]);
     let (failed, summary) = h2.invoke(&event, Duration::from_secs(5)).await;
@@ -320,7 +334,7 @@ async fn with_the_dlq_down_too_the_unsettled_records_go_back_to_lambda() {
     // On the replay (records 1.. only), the indexed documents are already present.
     let replay = event_from_records(
         serde_json::to_value(&[
-            record_json(1, &b64(b"poison")),
+            record_json(1, &b64(b"\x00\x01poison")),
             record_json(
                 2,
                 &b64(&cloudwatch_payload("/g", &events("after", 2, DAY1))),
@@ -426,8 +440,11 @@ async fn indices_rotate_daily_on_the_event_time_and_fixed_names_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_dead_letters_are_truncated_not_lost() {
     let h = Harness::new("truncate", &[("DLQ_MAX_MESSAGE_BYTES", "4096")]).await;
-    // Gzip of text that does not compress: the raw record itself is about 35 KB.
-    let event = kinesis_event(&[gzip(pseudo_random_text(1, 50_000).as_bytes())]);
+    // A broken subscription payload whose text does not compress: the raw record itself is
+    // about 35 KB.
+    let prefix = "{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[";
+    let text = format!("{prefix}{}", pseudo_random_text(1, 50_000 - prefix.len()));
+    let event = kinesis_event(&[gzip(text.as_bytes())]);
     let (failed, summary) = h.invoke(&event, BUDGET).await;
     assert!(failed.is_empty());
     assert_eq!(summary.dead_lettered, 1);

@@ -87,6 +87,25 @@ struct WireEvent<'a> {
 /// Largest `_id` Elasticsearch accepts, in bytes.
 const MAX_ID_BYTES: usize = 512;
 
+/// Whether `bytes` look like a subscription payload — a JSON object with a `messageType`
+/// field — rather than producer text that happens to be JSON. CloudWatch Logs writes
+/// `messageType` first, so the check is nearly free for real payloads; a re-serialized payload
+/// with another key order costs one SIMD substring search. A payload that looks like one but does
+/// not parse is a poison record.
+pub fn looks_like_payload(bytes: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"messageType\"";
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let rest = &bytes[start..];
+    if rest.first() != Some(&b'{') {
+        return false;
+    }
+    // memmem scans from the start, so a payload written by CloudWatch Logs matches at once.
+    memchr::memmem::find(rest, KEY).is_some()
+}
+
 /// Parses an inflated subscription payload.
 pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
     let wire: Wire<'_> = serde_json::from_slice(bytes)
