@@ -119,6 +119,18 @@ pub enum DestinationConfig {
     Logzio(LogzioConfig),
 }
 
+/// How records are read (`RECORD_FORMAT`): detected by content, or forced for the rare
+/// stream whose records detection would misfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    Auto,
+    CloudWatch,
+    CloudFront,
+    Json,
+    Apache,
+    Text,
+}
+
 /// Everything the forwarder needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -134,6 +146,9 @@ pub struct Config {
     pub json_field: Option<String>,
     /// Largest decoded (decompressed) Kinesis record; larger ones are dead-lettered.
     pub max_record_bytes: usize,
+    pub record_format: RecordFormat,
+    /// CloudFront real-time log fields (`CLOUDFRONT_FIELDS`); empty = AWS's full list.
+    pub cloudfront_fields: Vec<String>,
     pub retry: RetryPolicy,
     /// Masking rules. With `MASK_MODE=hash` and a key in SSM, `mask.mode` is completed at cold
     /// start from [`Config::mask_hash_key_parameter`].
@@ -297,6 +312,42 @@ impl Config {
 
         let (mask, mask_hash_key_parameter) = parse_mask(&get)?;
 
+        let record_format = match get("RECORD_FORMAT").as_deref().map(str::trim) {
+            None | Some("auto") => RecordFormat::Auto,
+            Some("cloudwatch") => RecordFormat::CloudWatch,
+            Some("cloudfront") => RecordFormat::CloudFront,
+            Some("json") => RecordFormat::Json,
+            Some("apache") => RecordFormat::Apache,
+            Some("text") => RecordFormat::Text,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "RECORD_FORMAT",
+                    "expected `auto` (detect per record), `cloudwatch`, `cloudfront`, `json`, \
+                     `apache` or `text`",
+                ))
+            }
+        };
+        let cloudfront_fields: Vec<String> = get("CLOUDFRONT_FIELDS")
+            .map(|v| {
+                v.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !cloudfront_fields.is_empty() {
+            let names: Vec<&str> = cloudfront_fields.iter().map(String::as_str).collect();
+            crate::input::cloudfront::CloudFrontFormat::new_in_aws_order(&names).map_err(|e| {
+                ConfigError::new(
+                    "CLOUDFRONT_FIELDS",
+                    format!(
+                        "{e}; expected the real-time log configuration's field names, \
+                         comma-separated, e.g. timestamp,c-ip,sc-status,cs-method,cs-uri-stem"
+                    ),
+                )
+            })?;
+        }
+
         Ok(Self {
             destination,
             output,
@@ -305,6 +356,8 @@ impl Config {
             log_level,
             json_field,
             max_record_bytes,
+            record_format,
+            cloudfront_fields,
             retry,
             mask,
             mask_hash_key_parameter,
@@ -738,6 +791,12 @@ mod tests {
             ("DESTINATION", "splunk", "`logzio`"),
             ("ES_AUTH", "token", "`sigv4`"),
             ("ES_DOCUMENT_IDS", "yes", "`true`"),
+            ("RECORD_FORMAT", "xml", "`cloudfront`"),
+            (
+                "CLOUDFRONT_FIELDS",
+                "timestamp,c-ip,no-such-field",
+                "no-such-field",
+            ),
             ("ES_COMPRESSION", "brotli", "`gzip`"),
             ("DLQ_QUEUE_URL", "my-queue", "queue URL"),
             ("LOG_LEVEL", "loud=[", "level"),

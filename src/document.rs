@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 use serde::de::IgnoredAny;
 
+use crate::input::apache::ApacheFormat;
+use crate::input::cloudfront::CloudFrontFormat;
 use crate::input::{LogEvent, Payload, RecordSource};
 use crate::mask::{MaskCounts, Masker};
 use crate::time;
@@ -239,8 +241,26 @@ pub enum LineKind {
 }
 
 /// The parsers for lines of producer text, built once from the configuration.
-#[derive(Debug, Default)]
-pub struct LineParsers {}
+pub struct LineParsers {
+    cloudfront: CloudFrontFormat,
+    apache: ApacheFormat,
+    /// `RECORD_FORMAT` other than `auto`: every line is read as this (falling back to text
+    /// when a line does not parse).
+    forced: Option<LineKind>,
+    /// The format-specific members of the line being written.
+    fields: Vec<u8>,
+}
+
+impl LineParsers {
+    pub fn new(cloudfront: CloudFrontFormat, forced: Option<LineKind>) -> Self {
+        Self {
+            cloudfront,
+            apache: ApacheFormat::new(),
+            forced,
+            fields: Vec::new(),
+        }
+    }
+}
 
 impl DocumentWriter {
     /// Writes the document for one line of producer text (not CloudWatch Logs) into `out`,
@@ -254,9 +274,11 @@ impl DocumentWriter {
         id: &[u8],
         line: &str,
         default_ms: i64,
-        _parsers: &LineParsers,
+        parsers: &mut LineParsers,
     ) -> (i64, LineKind) {
-        let json = crate::input::jsonlines::looks_like_object(line) && is_json_object(line);
+        let json = matches!(parsers.forced, None | Some(LineKind::Json))
+            && crate::input::jsonlines::looks_like_object(line)
+            && is_json_object(line);
         self.masked.clear();
         let masked = self.masker.might_match(line)
             && if json {
@@ -267,10 +289,33 @@ impl DocumentWriter {
                     .mask_text_into(line, &mut self.masked, &mut self.counts)
             };
         let text = if masked { self.masked.as_str() } else { line };
+        parsers.fields.clear();
         let (event_ms, kind) = if json {
             (crate::input::jsonlines::event_time(text), LineKind::Json)
         } else {
-            (None, LineKind::Text)
+            let try_cloudfront = match parsers.forced {
+                None => parsers.cloudfront.matches(text),
+                forced => forced == Some(LineKind::CloudFront),
+            };
+            let parsed = if try_cloudfront {
+                parsers
+                    .cloudfront
+                    .write_fields(text, &mut parsers.fields)
+                    .ok()
+                    .map(|ms| (ms, LineKind::CloudFront))
+            } else if matches!(parsers.forced, None | Some(LineKind::Apache)) {
+                parsers
+                    .apache
+                    .write_fields(text, &mut parsers.fields)
+                    .ok()
+                    .map(|ms| (ms, LineKind::Apache))
+            } else {
+                None
+            };
+            parsed.unwrap_or_else(|| {
+                parsers.fields.clear();
+                (None, LineKind::Text)
+            })
         };
         let event_ms = event_ms
             .filter(|&ms| time::in_range(ms))
@@ -285,6 +330,7 @@ impl DocumentWriter {
         out.extend_from_slice(&self.ingested);
         out.extend_from_slice(b"},");
         out.extend_from_slice(&ctx.tail);
+        out.extend_from_slice(&parsers.fields);
         if let (Some(key), LineKind::Json) = (&self.json_key, kind) {
             out.extend_from_slice(key);
             minify_into(text.as_bytes(), out);

@@ -8,11 +8,14 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, RecordFormat};
 use crate::dlq::{Letter, Payload, Stage};
-use crate::document::{push_id, unescape_json_string, DocumentWriter, LineParsers, RecordContext};
+use crate::document::{
+    push_id, unescape_json_string, DocumentWriter, LineKind, LineParsers, RecordContext,
+};
 use crate::handler::Summary;
 use crate::ids::RecordIds;
+use crate::input::cloudfront::CloudFrontFormat;
 use crate::input::cloudwatch::MessageType;
 use crate::input::{DecodeError, Decoder, KinesisEvent, RecordSource, Unit};
 use crate::mask::{MaskCounts, Masker};
@@ -55,10 +58,11 @@ struct Truncation {
 impl Encoder {
     pub fn new(config: &Config, max_letter_bytes: usize, masker: Arc<Masker>) -> Self {
         Self {
-            decoder: Decoder::new(config.max_record_bytes),
+            decoder: Decoder::new(config.max_record_bytes)
+                .force_cloudwatch(config.record_format == RecordFormat::CloudWatch),
             writer: DocumentWriter::new(config.json_field.as_deref(), masker),
             context: RecordContext::default(),
-            line_parsers: LineParsers::default(),
+            line_parsers: LineParsers::new(cloudfront_format(config), forced_line_kind(config)),
             id: Vec::with_capacity(64),
             id_text: String::with_capacity(32),
             line_doc: Vec::new(),
@@ -231,7 +235,7 @@ impl Encoder {
                         &self.id,
                         &line,
                         default_ms,
-                        &self.line_parsers,
+                        &mut self.line_parsers,
                     );
                     let header = chunks.begin(index, &self.id_text);
                     destination.write_item_header(header, event_ms, &self.id);
@@ -353,4 +357,29 @@ fn split_lines(text: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
     text.split(|&b| b == b'\n')
         .enumerate()
         .map(|(i, line)| (i as u32, line.strip_suffix(b"\r").unwrap_or(line)))
+}
+
+/// The CloudFront real-time log format of `CLOUDFRONT_FIELDS` (validated with the
+/// configuration), in AWS's order: CloudFront writes the fields in its documented order,
+/// whatever order the configuration lists them in.
+fn cloudfront_format(config: &Config) -> CloudFrontFormat {
+    if config.cloudfront_fields.is_empty() {
+        return CloudFrontFormat::aws_default();
+    }
+    let names: Vec<&str> = config
+        .cloudfront_fields
+        .iter()
+        .map(String::as_str)
+        .collect();
+    CloudFrontFormat::new_in_aws_order(&names).unwrap_or_else(|_| CloudFrontFormat::aws_default())
+}
+
+fn forced_line_kind(config: &Config) -> Option<LineKind> {
+    match config.record_format {
+        RecordFormat::Auto | RecordFormat::CloudWatch => None,
+        RecordFormat::CloudFront => Some(LineKind::CloudFront),
+        RecordFormat::Json => Some(LineKind::Json),
+        RecordFormat::Apache => Some(LineKind::Apache),
+        RecordFormat::Text => Some(LineKind::Text),
+    }
 }

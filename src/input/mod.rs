@@ -171,6 +171,8 @@ pub struct Decoder {
     /// Byte ranges of the units in `raw`, with their KPL sub-sequence numbers.
     units: Vec<(Option<u32>, std::ops::Range<usize>)>,
     inflater: gzip::Inflater,
+    /// `RECORD_FORMAT=cloudwatch`: every unit is a subscription payload (or poison).
+    force_cloudwatch: bool,
 }
 
 impl Decoder {
@@ -180,7 +182,14 @@ impl Decoder {
             raw: Vec::with_capacity(64 * 1024),
             units: Vec::new(),
             inflater: gzip::Inflater::new(max_record_bytes),
+            force_cloudwatch: false,
         }
+    }
+
+    /// Reads every unit as a CloudWatch Logs subscription payload, without detection.
+    pub fn force_cloudwatch(mut self, force: bool) -> Self {
+        self.force_cloudwatch = force;
+        self
     }
 
     /// Base64-decodes one record's `data` and splits it into units: the record itself, or the
@@ -235,7 +244,7 @@ impl Decoder {
         } else {
             bytes
         };
-        if cloudwatch::looks_like_payload(bytes) {
+        if self.force_cloudwatch || cloudwatch::looks_like_payload(bytes) {
             return cloudwatch::parse(bytes).map(Unit::CloudWatch);
         }
         if looks_binary(bytes) {
