@@ -50,14 +50,19 @@ impl RecordContext {
         push_str(t, &payload.log_group);
         t.extend_from_slice(br#","log_stream":"#);
         push_str(t, &payload.log_stream);
-        t.extend_from_slice(br#"},"kinesis":{"name":"#);
-        push_str(t, source.stream_name);
-        t.extend_from_slice(br#","shard_id":"#);
-        push_str(t, source.shard_id);
-        t.extend_from_slice(br#","sequence_number":"#);
-        push_str(t, source.sequence_number);
-        push_sub_sequence(t, source);
-        t.extend_from_slice(br#"}},"cloud":{"provider":"aws","account":{"id":"#);
+        t.push(b'}');
+        // A subscription delivered straight to Lambda has no stream.
+        if !source.stream_arn.is_empty() {
+            t.extend_from_slice(br#","kinesis":{"name":"#);
+            push_str(t, source.stream_name);
+            t.extend_from_slice(br#","shard_id":"#);
+            push_str(t, source.shard_id);
+            t.extend_from_slice(br#","sequence_number":"#);
+            push_str(t, source.sequence_number);
+            push_sub_sequence(t, source);
+            t.push(b'}');
+        }
+        t.extend_from_slice(br#"},"cloud":{"provider":"aws","account":{"id":"#);
         push_str(t, &payload.owner);
         t.extend_from_slice(br#"},"region":"#);
         push_str(t, source.region);

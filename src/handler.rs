@@ -32,10 +32,11 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::dlq::{DeadLetterQueue, Letter, Payload, Stage};
 use crate::encoder::{Encoder, PendingLetter};
-use crate::input::KinesisEvent;
+use crate::input::{KinesisEvent, KinesisEventRecord};
 use crate::mask::{MaskCounts, MaskError, Masker};
 use crate::output::retry::{self, DeliveryStats, Outcome};
 use crate::output::{Chunk, Destination};
+use crate::redrive;
 use crate::time;
 
 /// Counts for the invocation summary (logged once per invocation, asserted by tests).
@@ -192,6 +193,75 @@ impl<D: Destination> Forwarder<D> {
         for (record, _) in handed_back.iter().enumerate().filter(|(_, h)| **h) {
             let mut failure = KinesisBatchItemFailure::default();
             failure.item_identifier = Some(records[record].kinesis.sequence_number.clone());
+            response.batch_item_failures.push(failure);
+        }
+        summary.failed_records = response.batch_item_failures.len();
+        summary.total_ms = started.elapsed().as_millis() as u64;
+        (response, summary)
+    }
+
+    /// Sends the documents of dead letters (an SQS event from the dead-letter queue) again.
+    /// Returns the ids of the messages that must stay in the queue: letters without a whole
+    /// document, and documents refused again or not settled before `deadline`.
+    pub async fn redrive(
+        &self,
+        messages: &[KinesisEventRecord],
+        deadline: Instant,
+    ) -> (KinesisEventResponse, Summary) {
+        let started = Instant::now();
+        let mut summary = Summary {
+            records: messages.len(),
+            ..Summary::default()
+        };
+        let budget = deadline.saturating_duration_since(started);
+        let delivery_deadline = deadline - self.config.retry.deadline_margin.min(budget / 4);
+        let (chunks, skipped) = redrive::build(
+            messages,
+            &*self.destination,
+            self.config.output.max_request_bytes,
+        );
+        let mut stays = vec![false; messages.len()];
+        for (i, skip) in skipped {
+            stays[i] = true;
+            summary.poison_records += 1;
+            let source = redrive::message_source(&messages[i]);
+            tracing::warn!(message_id = source.sequence_number, reason = ?skip, "dead letter cannot be redriven; it stays in the queue");
+        }
+        let deliveries: Vec<Delivery> = chunks
+            .into_iter()
+            .map(|chunk| self.spawn_delivery(chunk, delivery_deadline))
+            .collect();
+        for delivery in deliveries {
+            let Ok((chunk, outcomes, stats)) = delivery.await else {
+                stays.iter_mut().for_each(|s| *s = true);
+                continue;
+            };
+            summary.requests += stats.requests as usize;
+            summary.retried += stats.retried as usize;
+            summary.splits += stats.splits as usize;
+            for (i, outcome) in outcomes.into_iter().enumerate() {
+                let message = chunk.items[i].record as usize;
+                summary.events += 1;
+                match outcome {
+                    Outcome::Delivered => summary.delivered += 1,
+                    Outcome::AlreadyPresent => summary.already_present += 1,
+                    Outcome::Rejected(rejection) => {
+                        stays[message] = true;
+                        summary.failed_back += 1;
+                        tracing::warn!(event_id = chunk.id(i), reason = %rejection.reason, "redriven document refused again; its dead letter stays in the queue");
+                    }
+                    Outcome::Unsettled(reason) => {
+                        stays[message] = true;
+                        summary.failed_back += 1;
+                        tracing::debug!(event_id = chunk.id(i), %reason, "redrive not settled");
+                    }
+                }
+            }
+        }
+        let mut response = KinesisEventResponse::default();
+        for (message, _) in messages.iter().zip(&stays).filter(|(_, s)| **s) {
+            let mut failure = KinesisBatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone();
             response.batch_item_failures.push(failure);
         }
         summary.failed_records = response.batch_item_failures.len();

@@ -34,6 +34,7 @@ pub mod input;
 pub mod logging;
 pub mod mask;
 pub mod output;
+pub mod redrive;
 pub mod secrets;
 pub mod time;
 pub mod truncate;

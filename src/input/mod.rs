@@ -26,14 +26,69 @@ use serde::Deserialize;
 
 pub use cloudwatch::{LogEvent, Payload};
 
-/// The Lambda event for a Kinesis trigger.
+/// The Lambda event for a Kinesis trigger — and, read by the same single-pass struct, the two
+/// other triggers of this function: an SQS event (dead-letter redrive; records carry
+/// `messageId` and `body` instead of `kinesis`) and a direct CloudWatch Logs subscription
+/// (`{"awslogs":{"data":…}}`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct KinesisEvent {
     #[serde(rename = "Records", default)]
     pub records: Vec<KinesisEventRecord>,
+    #[serde(default)]
+    pub awslogs: Option<AwsLogs>,
 }
 
-/// One Kinesis record as Lambda delivers it.
+/// The payload of a CloudWatch Logs subscription delivered straight to Lambda.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AwsLogs {
+    /// Base64 of the gzip subscription payload.
+    pub data: String,
+}
+
+/// Which trigger an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Kinesis,
+    /// SQS messages (dead letters to redrive).
+    Sqs,
+    /// A CloudWatch Logs subscription straight to Lambda.
+    CloudWatchLogs,
+}
+
+impl KinesisEvent {
+    pub fn trigger(&self) -> Trigger {
+        if self.awslogs.is_some() {
+            Trigger::CloudWatchLogs
+        } else if self.records.first().is_some_and(|r| r.message_id.is_some()) {
+            Trigger::Sqs
+        } else {
+            Trigger::Kinesis
+        }
+    }
+
+    /// A direct CloudWatch Logs delivery as a one-record event, so it goes through the same
+    /// pipeline; `region` names where the function runs.
+    pub fn from_awslogs(awslogs: &AwsLogs, region: &str) -> Self {
+        Self {
+            records: vec![KinesisEventRecord {
+                event_id: "cloudwatch-logs:0".to_owned(),
+                event_source_arn: String::new(),
+                aws_region: region.to_owned(),
+                kinesis: KinesisPayload {
+                    sequence_number: "0".to_owned(),
+                    partition_key: String::new(),
+                    data: awslogs.data.clone(),
+                    approximate_arrival_timestamp: None,
+                },
+                message_id: None,
+                body: None,
+            }],
+            awslogs: None,
+        }
+    }
+}
+
+/// One Kinesis record as Lambda delivers it (or one SQS message: see [`KinesisEvent`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KinesisEventRecord {
@@ -44,13 +99,21 @@ pub struct KinesisEventRecord {
     pub event_source_arn: String,
     #[serde(default)]
     pub aws_region: String,
+    #[serde(default)]
     pub kinesis: KinesisPayload,
+    /// SQS only.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// SQS only: the message body.
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 /// The `kinesis` object of a record.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KinesisPayload {
+    #[serde(default)]
     pub sequence_number: String,
     #[serde(default)]
     pub partition_key: String,
