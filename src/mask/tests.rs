@@ -19,6 +19,7 @@ const TEXT: &[(&str, &str)] = &[
     ("authorization: Basic dXNlcjpodW50ZXIy", "authorization: Basic [MASKED:authorization]"),
     ("X-Api-Key: 0123456789abcdef", "X-Api-Key: [MASKED:api_key]"),
     ("Cookie: session=abc; theme=dark", "Cookie: [MASKED:cookie]"),
+    ("GET\tCookie: session=abc; theme=dark\t200", "GET\tCookie: [MASKED:cookie]\t200"),
     ("{'password': 'hunter2', 'user': 'bob'}", "{'password': '[MASKED:password]', 'user': 'bob'}"),
     (r#"params: {:password => "hunter2"}"#, r#"params: {:password => "[MASKED:password]"}"#),
     (r#"body={"password":"hunter2","n":1}"#, r#"body={"password":"[MASKED:password]","n":1}"#),

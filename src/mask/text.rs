@@ -208,11 +208,12 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
             return span(text, start, end, class, Wrap::None);
         }
     }
-    // Header values that hold spaces (cookies, Digest, SigV4) run to the end of the line.
+    // Header values that hold spaces (cookies, Digest, SigV4) run to the end of the line — or
+    // of the field, in tab-separated logs (CloudFront, Lambda): a header value has no tabs.
     let to_line_end = header_to_line_end(&text[ks..ke]);
     let end = if to_line_end {
         text[p..]
-            .find(['\n', '\r', '"'])
+            .find(['\n', '\r', '"', '\t'])
             .map_or(text.len(), |i| p + i)
     } else {
         text[p..]
