@@ -27,6 +27,7 @@
 //! The event time is `%t` with its offset applied; the syslog header's own timestamp is ignored
 //! (RFC 3164 has no year, and `%t` is when the request was received).
 
+use super::members::{close, key, open, write_str};
 use std::net::IpAddr;
 
 use thiserror::Error;
@@ -596,17 +597,6 @@ fn digits(s: Option<&str>) -> Option<u32> {
     s.parse().ok()
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn days_in_month(year: i64, month: u32) -> u32 {
     match month {
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
@@ -663,7 +653,7 @@ fn parse_clf_time(s: &str) -> Option<i64> {
         return None;
     }
     let offset_secs = sign * i64::from(off_h * 3600 + off_m * 60);
-    let secs = days_from_civil(year, month, day) * 86_400
+    let secs = crate::time::days_from_civil(year, month, day) * 86_400
         + i64::from(hour * 3600 + minute * 60 + second)
         - offset_secs;
     Some(secs * 1000 + millis)
@@ -673,49 +663,6 @@ fn parse_clf_time(s: &str) -> Option<i64> {
 
 /// Parent marker for document-root members: they always need a leading comma.
 const ROOT: usize = usize::MAX;
-
-/// An object member opened with [`open`]: dropped again by [`close`] when nothing was written
-/// into it, so absent fields never leave empty objects behind.
-#[derive(Clone, Copy)]
-struct Obj {
-    /// Length of `out` before the member (and its comma) was written.
-    mark: usize,
-    /// Length of `out` right after the opening brace.
-    body: usize,
-}
-
-/// Writes `"name":`, preceded by a comma unless it is the first member after `parent`'s brace.
-fn key(out: &mut Vec<u8>, parent: usize, name: &str) {
-    if out.len() != parent {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
-fn open(out: &mut Vec<u8>, parent: usize, name: &str) -> Obj {
-    let mark = out.len();
-    key(out, parent, name);
-    out.push(b'{');
-    Obj {
-        mark,
-        body: out.len(),
-    }
-}
-
-fn close(out: &mut Vec<u8>, obj: Obj) {
-    if out.len() == obj.body {
-        out.truncate(obj.mark);
-    } else {
-        out.push(b'}');
-    }
-}
-
-/// A JSON string. Writing into a `Vec` cannot fail, so the `io::Result` carries nothing.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
-}
 
 #[cfg(test)]
 mod tests {

@@ -31,6 +31,7 @@
 //!   seconds, as CloudFront logs them, under `cloudfront`: `event.duration` belongs to the
 //!   forwarder's own `event` object.
 
+use super::members::{close, key, open, write_str};
 use std::net::IpAddr;
 
 use thiserror::Error;
@@ -599,26 +600,6 @@ fn tls_version(v: &str) -> Option<(&'static str, &str)> {
 /// Parent marker for document-root members: they always need a leading comma.
 const ROOT: usize = usize::MAX;
 
-/// An object member opened with [`open`]: dropped again by [`close`] when nothing was written
-/// into it, so absent fields never leave empty objects behind.
-#[derive(Clone, Copy)]
-struct Obj {
-    /// Length of `out` before the member (and its comma) was written.
-    mark: usize,
-    /// Length of `out` right after the opening brace.
-    body: usize,
-}
-
-/// Writes `"name":`, preceded by a comma unless it is the first member after `parent`'s brace.
-fn key(out: &mut Vec<u8>, parent: usize, name: &str) {
-    if out.len() != parent {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
 /// Like [`key`] with `-` in the AWS field name written as `_`.
 fn snake_key(out: &mut Vec<u8>, parent: usize, name: &str) {
     if out.len() != parent {
@@ -627,29 +608,6 @@ fn snake_key(out: &mut Vec<u8>, parent: usize, name: &str) {
     out.push(b'"');
     out.extend(name.bytes().map(|b| if b == b'-' { b'_' } else { b }));
     out.extend_from_slice(b"\":");
-}
-
-fn open(out: &mut Vec<u8>, parent: usize, name: &str) -> Obj {
-    let mark = out.len();
-    key(out, parent, name);
-    out.push(b'{');
-    Obj {
-        mark,
-        body: out.len(),
-    }
-}
-
-fn close(out: &mut Vec<u8>, obj: Obj) {
-    if out.len() == obj.body {
-        out.truncate(obj.mark);
-    } else {
-        out.push(b'}');
-    }
-}
-
-/// A JSON string. Writing into a `Vec` cannot fail, so the `io::Result` carries nothing.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// A JSON string from bytes that may not be UTF-8 (invalid sequences become U+FFFD).

@@ -20,6 +20,7 @@ pub mod gzip;
 pub mod jsonlines;
 pub mod kpl;
 pub mod lambda;
+mod members;
 
 use base64::Engine as _;
 use serde::Deserialize;
