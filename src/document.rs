@@ -141,7 +141,8 @@ impl DocumentWriter {
         out.extend_from_slice(br#"","message":"#);
         // The prefilter reads the escaped text: escapes never split a trigger literal, except
         // `\uXXXX`, which takes the slow path.
-        let masking = inner.contains("\\u") || self.masker.might_match(inner);
+        let masking =
+            self.masker.enabled() && (inner.contains("\\u") || self.masker.might_match(inner));
         let json_text = if masking {
             self.write_masked_message(out, raw, inner)
         } else {
