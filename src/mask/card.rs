@@ -67,9 +67,9 @@ pub fn may_contain(text: &str) -> bool {
         return false;
     }
     let (mut digits, mut separators) = block_masks(bytes, 0);
-    // Digit bit of the byte before the block, and digits of a run reaching the block's end.
+    // The previous block's digit bit of its last byte, its run bytes and its digits.
     let mut digit_before_block = 0u64;
-    let mut carry = 0u32;
+    let (mut previous_runs, mut previous_digits) = (0u64, 0u64);
     let mut at = 0;
     loop {
         let next = at + 64;
@@ -80,47 +80,51 @@ pub fn may_contain(text: &str) -> bool {
         };
         let digit_after = (digits >> 1) | (next_digits << 63);
         let digit_before = (digits << 1) | digit_before_block;
-        let mut run_bytes = digits | (separators & digit_after & digit_before);
-        // Most blocks hold too few digits for a card: only the run reaching the next block
-        // matters then.
-        let top_len = (!run_bytes).leading_zeros();
-        let top_run = if top_len == 0 {
-            0
-        } else {
-            u64::MAX << (64 - top_len)
-        };
-        let next_carry = (digits & top_run).count_ones() + if top_len == 64 { carry } else { 0 };
-        if digits.count_ones() + carry >= 13 {
-            while run_bytes != 0 {
-                let start = run_bytes.trailing_zeros();
-                let len = (!(run_bytes >> start)).trailing_zeros();
-                let run = if len >= 64 {
-                    u64::MAX
-                } else {
-                    ((1u64 << len) - 1) << start
-                };
-                let mut count = (digits & run).count_ones();
-                if start == 0 {
-                    count += carry;
-                }
-                if count >= 13 {
-                    return true;
-                }
-                run_bytes &= !run;
-            }
-        }
-        if next_carry >= 13 {
+        let runs = digits | (separators & digit_after & digit_before);
+        // This block and the previous one as one 128-byte window. A card's run is at least 13
+        // bytes long; bit `i` of `long` is set when bytes `i..i + 13` all belong to runs.
+        let window = u128::from(runs) << 64 | u128::from(previous_runs);
+        let mut long = window & (window >> 1);
+        long &= long >> 2;
+        long &= long >> 4;
+        long &= long >> 5;
+        // Only runs ending in this block are new (the others were judged with the previous
+        // block), and they are rare: timestamps, long ids, cards.
+        if long >> 52 != 0 && long_run_has_13_digits(window, previous_digits, digits) {
             return true;
         }
-        carry = next_carry;
         if next >= bytes.len() {
             return false;
         }
         digit_before_block = digits >> 63;
+        previous_runs = runs;
+        previous_digits = digits;
         digits = next_digits;
         separators = next_separators;
         at = next;
     }
+}
+
+/// Whether a run of `window` that reaches its upper half holds 13 digits. Separators are
+/// single and between digits, so a run of 25 bytes or more (also one that started before the
+/// window) always does.
+fn long_run_has_13_digits(window: u128, previous_digits: u64, digits: u64) -> bool {
+    let window_digits = u128::from(digits) << 64 | u128::from(previous_digits);
+    let mut rest = window;
+    while rest != 0 {
+        let start = rest.trailing_zeros();
+        let len = (!(rest >> start)).trailing_zeros();
+        let run = if len >= 128 {
+            u128::MAX
+        } else {
+            ((1u128 << len) - 1) << start
+        };
+        if start + len > 64 && (len >= 25 || (window_digits & run).count_ones() >= 13) {
+            return true;
+        }
+        rest &= !run;
+    }
+    false
 }
 
 #[cfg(any(test, not(target_arch = "x86_64")))]
@@ -359,7 +363,7 @@ mod tests {
         let mut spans = Vec::new();
         for _ in 0..200_000 {
             text.clear();
-            let len = (next() % 160) as usize;
+            let len = (next() % 300) as usize;
             for _ in 0..len {
                 text.push(char::from(
                     alphabet[(next() % alphabet.len() as u64) as usize],

@@ -180,21 +180,30 @@ impl KeyRules {
         // `password_confirmation`, `token_value`, `secret2`: a secret with a qualifier after it.
         let head = QUALIFIERS
             .iter()
-            .find_map(|q| norm.strip_suffix(q).filter(|h| h.len() >= 3))
-            .filter(|h| QUALIFIED.iter().any(|t| h.ends_with(t)))
+            .find(|q| ends_with(norm, q) && norm.len() - q.len() >= 3)
+            .map(|q| &norm[..norm.len() - q.len()])
+            .filter(|h| QUALIFIED.iter().any(|t| ends_with(h, t)))
             .unwrap_or(norm);
-        if let Some((_, class)) = SUFFIXES.iter().find(|(s, _)| head.ends_with(s)) {
+        if let Some((_, class)) = SUFFIXES.iter().find(|(s, _)| ends_with(head, s)) {
             // `pan` only as a whole key or the last word (`card_pan`), not in `company`.
             if norm.ends_with("pan") && !last_word_is(key, "pan") {
                 return None;
             }
             return Some(KeyClass(class));
         }
+        // A last word `w` is also how the normalized key ends: the cheap test goes first.
         LAST_WORDS
             .iter()
-            .find(|(w, _)| last_word_is(key, w))
+            .find(|(w, _)| ends_with(norm, w) && last_word_is(key, w))
             .map(|(_, class)| KeyClass(class))
     }
+}
+
+/// `str::ends_with`, comparing the last byte before calling `memcmp`: classification runs
+/// for every key-like word near a stem, and most suffixes differ in their last byte.
+fn ends_with(text: &str, suffix: &str) -> bool {
+    let (t, s) = (text.as_bytes(), suffix.as_bytes());
+    t.len() >= s.len() && t.last() == s.last() && t.ends_with(s)
 }
 
 /// Lowercased ASCII letters and digits of `key`.
