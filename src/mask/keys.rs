@@ -141,20 +141,64 @@ pub const TRIGGER_STEMS: &[&str] = &[
 ];
 
 /// Classifies built-in and configured sensitive keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeyRules {
     /// Extra normalized suffixes from `MASK_KEYS`.
     extra: Vec<String>,
+    /// How a sensitive normalized key can end: bit `a * 256 + b` is set when a term (suffix,
+    /// qualifier, last word, extra key) ends with the bytes `a b`; `single[b]` when one is
+    /// the single byte `b`. Most words near a stem fail this test and skip the term lists.
+    endings: Box<[u64; 1024]>,
+    single: [bool; 256],
+}
+
+impl Default for KeyRules {
+    fn default() -> Self {
+        Self::new(&[])
+    }
 }
 
 impl KeyRules {
     pub fn new(extra: &[String]) -> Self {
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|k| normalize(k))
+            .filter(|k| !k.is_empty())
+            .collect();
+        let mut endings = Box::new([0u64; 1024]);
+        let mut single = [false; 256];
+        let terms = SUFFIXES
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(QUALIFIERS.iter().copied())
+            .chain(LAST_WORDS.iter().map(|(w, _)| *w))
+            .chain(extra.iter().map(String::as_str));
+        for term in terms {
+            match term.as_bytes() {
+                [.., a, b] => {
+                    let bit = usize::from(*a) * 256 + usize::from(*b);
+                    endings[bit / 64] |= 1 << (bit % 64);
+                }
+                [b] => single[usize::from(*b)] = true,
+                [] => {}
+            }
+        }
         Self {
-            extra: extra
-                .iter()
-                .map(|k| normalize(k))
-                .filter(|k| !k.is_empty())
-                .collect(),
+            extra,
+            endings,
+            single,
+        }
+    }
+
+    /// Whether normalized `norm` ends like some sensitive term (a necessary condition).
+    fn may_be_sensitive(&self, norm: &[u8]) -> bool {
+        match norm {
+            [.., a, b] => {
+                let bit = usize::from(*a) * 256 + usize::from(*b);
+                self.single[usize::from(*b)] || self.endings[bit / 64] & (1 << (bit % 64)) != 0
+            }
+            [b] => self.single[usize::from(*b)],
+            [] => false,
         }
     }
 
@@ -170,6 +214,9 @@ impl KeyRules {
         }
         let mut buf = [0u8; 128];
         let n = normalize_into(key, &mut buf);
+        if !self.may_be_sensitive(&buf[..n]) {
+            return None;
+        }
         let norm = std::str::from_utf8(&buf[..n]).unwrap_or_default();
         if norm.is_empty() || NOT_SECRET.contains(&norm) {
             return None;

@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 
 use aho_corasick::packed;
 use hmac::{Hmac, KeyInit, Mac};
+use memchr::memmem;
 use regex::Regex;
 use sha2::Sha256;
 
@@ -173,8 +174,12 @@ pub struct Masker {
     /// detector `i` must run.
     triggers: Prefilter,
     triggers_run: Vec<u64>,
-    /// Trigger literals too short for the SIMD searcher, searched with `str::contains`.
-    short: Vec<(String, u64)>,
+    /// Trigger literals too short for the SIMD searcher, each searched on its own (`memmem`
+    /// keeps a SIMD path for 2-byte needles, `str::contains` does not).
+    short: Vec<(memmem::Finder<'static>, u64)>,
+    /// `\u` in escaped text: such a line always takes the slow path (see
+    /// [`Masker::must_mask_escaped`]).
+    unicode_escape: memmem::Finder<'static>,
     detectors: Vec<Detector>,
     /// Detectors that run on every line (custom patterns, PII without a literal).
     always: u64,
@@ -296,7 +301,11 @@ impl Masker {
             stems: Prefilter::new(&stems)?,
             triggers: Prefilter::new(&patterns)?,
             triggers_run,
-            short,
+            short: short
+                .into_iter()
+                .map(|(l, r)| (memmem::Finder::new(l.as_bytes()).into_owned(), r))
+                .collect(),
+            unicode_escape: memmem::Finder::new(b"\\u"),
             detectors,
             always,
             keys,
@@ -322,6 +331,14 @@ impl Masker {
     /// The key rules (for the JSON walker).
     pub fn keys(&self) -> &KeyRules {
         &self.keys
+    }
+
+    /// Whether the still-escaped content of a JSON string must be unescaped and masked:
+    /// [`Masker::might_match`] on the escaped text, except that a `\uXXXX` escape can hide a
+    /// trigger literal, so such text always goes the slow way.
+    pub fn must_mask_escaped(&self, escaped: &str) -> bool {
+        self.enabled
+            && (self.unicode_escape.find(escaped.as_bytes()).is_some() || self.might_match(escaped))
     }
 
     /// Whether `text` may contain something to mask. False means masking would change
@@ -363,8 +380,8 @@ impl Masker {
     /// Which detectors to run on `text` (besides the ones that always run).
     fn detectors_to_run(&self, text: &str) -> u64 {
         let mut run = 0u64;
-        for (literal, r) in &self.short {
-            if text.contains(literal.as_str()) {
+        for (finder, r) in &self.short {
+            if finder.find(text.as_bytes()).is_some() {
                 run |= r;
             }
         }
