@@ -173,9 +173,7 @@ impl DocumentWriter {
         out.extend_from_slice(br#"{"@timestamp":""#);
         time::push_rfc3339_millis(out, event.timestamp);
         out.extend_from_slice(br#"","message":"#);
-        // The prefilter reads the escaped text: escapes never split a trigger literal, except
-        // `\uXXXX`, which takes the slow path.
-        let masking = inner.contains("\\u") || self.masker.might_match(inner);
+        let masking = self.masker.must_mask_escaped(inner);
         let json_text = if masking {
             self.write_masked_message(out, raw, inner)
         } else {

@@ -56,6 +56,164 @@ pub fn find(text: &str, out: &mut Vec<(usize, usize)>) {
     }
 }
 
+/// Whether `text` may hold a card number: a cheap test that [`find`] would find nothing when
+/// it says no. It runs on every log line, so it looks at 64 bytes at a time (SWAR bit masks,
+/// no per-byte branches): a card lies inside one run of bytes that are digits or a single space
+/// or dash between two digits, and that run holds at least 13 digits. Timestamps, ids and
+/// hashes rarely have 13 digits in such a run, so the exact scan seldom follows.
+pub fn may_contain(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() < 13 {
+        return false;
+    }
+    let (mut digits, mut separators) = block_masks(bytes, 0);
+    // The previous block's digit bit of its last byte, its run bytes and its digits.
+    let mut digit_before_block = 0u64;
+    let (mut previous_runs, mut previous_digits) = (0u64, 0u64);
+    let mut at = 0;
+    loop {
+        let next = at + 64;
+        let (next_digits, next_separators) = if next < bytes.len() {
+            block_masks(bytes, next)
+        } else {
+            (0, 0)
+        };
+        let digit_after = (digits >> 1) | (next_digits << 63);
+        let digit_before = (digits << 1) | digit_before_block;
+        let runs = digits | (separators & digit_after & digit_before);
+        // This block and the previous one as one 128-byte window. A card's run is at least 13
+        // bytes long; bit `i` of `long` is set when bytes `i..i + 13` all belong to runs.
+        let window = u128::from(runs) << 64 | u128::from(previous_runs);
+        let mut long = window & (window >> 1);
+        long &= long >> 2;
+        long &= long >> 4;
+        long &= long >> 5;
+        // Only runs ending in this block are new (the others were judged with the previous
+        // block), and they are rare: timestamps, long ids, cards.
+        if long >> 52 != 0 && long_run_has_13_digits(window, previous_digits, digits) {
+            return true;
+        }
+        if next >= bytes.len() {
+            return false;
+        }
+        digit_before_block = digits >> 63;
+        previous_runs = runs;
+        previous_digits = digits;
+        digits = next_digits;
+        separators = next_separators;
+        at = next;
+    }
+}
+
+/// Whether a run of `window` that reaches its upper half holds 13 digits. Separators are
+/// single and between digits, so a run of 25 bytes or more (also one that started before the
+/// window) always does.
+fn long_run_has_13_digits(window: u128, previous_digits: u64, digits: u64) -> bool {
+    let window_digits = u128::from(digits) << 64 | u128::from(previous_digits);
+    let mut rest = window;
+    while rest != 0 {
+        let start = rest.trailing_zeros();
+        let len = (!(rest >> start)).trailing_zeros();
+        let run = if len >= 128 {
+            u128::MAX
+        } else {
+            ((1u128 << len) - 1) << start
+        };
+        if start + len > 64 && (len >= 25 || (window_digits & run).count_ones() >= 13) {
+            return true;
+        }
+        rest &= !run;
+    }
+    false
+}
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+#[cfg(any(test, not(target_arch = "x86_64")))]
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+const fn splat(b: u8) -> u64 {
+    0x0101_0101_0101_0101 * b as u64
+}
+
+/// Bit masks (bit `i` = byte `at + i`) of the digits and of the spaces and dashes in the 64
+/// bytes from `at`; bytes past the end count as neither.
+fn block_masks(bytes: &[u8], at: usize) -> (u64, u64) {
+    match bytes
+        .get(at..at + 64)
+        .and_then(|b| <&[u8; 64]>::try_from(b).ok())
+    {
+        Some(block) => masks_of(block),
+        None => {
+            let mut block = [0u8; 64];
+            let tail = bytes.get(at..).unwrap_or_default();
+            block[..tail.len()].copy_from_slice(tail);
+            masks_of(&block)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn masks_of(block: &[u8; 64]) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_sub_epi8,
+    };
+    let (mut digits, mut separators) = (0u64, 0u64);
+    for (i, chunk) in block.chunks_exact(16).enumerate() {
+        // SAFETY: SSE2 is part of the x86_64 baseline, and the unaligned load reads the 16
+        // bytes of `chunk`.
+        let (d, s) = unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            // A digit is a byte whose distance from '0' is at most 9 (unsigned).
+            let offset = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
+            let digit = _mm_cmpeq_epi8(_mm_min_epu8(offset, _mm_set1_epi8(9)), offset);
+            let separator = _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'-' as i8)),
+            );
+            (_mm_movemask_epi8(digit), _mm_movemask_epi8(separator))
+        };
+        digits |= u64::from(d as u16) << (i * 16);
+        separators |= u64::from(s as u16) << (i * 16);
+    }
+    (digits, separators)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn masks_of(block: &[u8; 64]) -> (u64, u64) {
+    masks_of_swar(block)
+}
+
+/// Portable version: eight bytes at a time in a `u64` (SWAR).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn masks_of_swar(block: &[u8; 64]) -> (u64, u64) {
+    let (mut digits, mut separators) = (0u64, 0u64);
+    for (i, word) in block.chunks_exact(8).enumerate() {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        // Bit 7 of each byte: the byte (< 0x80) is at least '0' / at least ':'.
+        let low = x & LOW7;
+        let digit = (low + splat(0x80 - b'0')) & !(low + splat(0x80 - b':')) & !x & HIGH;
+        let separator = zero_bytes(x ^ splat(b' ')) | zero_bytes(x ^ splat(b'-'));
+        digits |= pack(digit) << (i * 8);
+        separators |= pack(separator) << (i * 8);
+    }
+    (digits, separators)
+}
+
+/// Bit 7 set in each byte of `v` that is zero (exact for every byte value).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & LOW7) + LOW7) | v) & HIGH
+}
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+/// Gathers bit 7 of each byte into an 8-bit mask (bit `k` = byte `k`).
+fn pack(high_bits: u64) -> u64 {
+    (high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
 /// Whether `digits` (0–9 values) form a card number of a known network passing Luhn.
 pub fn is_card(digits: &[u8]) -> bool {
     let len = digits.len();
@@ -164,6 +322,73 @@ mod tests {
             "sha 4111111111111111abc",
         ] {
             assert!(cards(text).is_empty(), "{text}: {:?}", cards(text));
+        }
+    }
+
+    #[test]
+    fn simd_and_portable_masks_agree() {
+        let mut block = [0u8; 64];
+        for seed in 0..4096u32 {
+            for (i, b) in block.iter_mut().enumerate() {
+                *b = (seed.wrapping_mul(2_654_435_761).rotate_left(i as u32 % 32) >> 7) as u8
+                    ^ (i as u8).wrapping_mul(37);
+            }
+            block[(seed % 64) as usize] = b"09 -/:"[(seed % 6) as usize];
+            let expected = block
+                .iter()
+                .enumerate()
+                .fold((0u64, 0u64), |(d, s), (i, &b)| {
+                    (
+                        d | u64::from(b.is_ascii_digit()) << i,
+                        s | u64::from(b == b' ' || b == b'-') << i,
+                    )
+                });
+            assert_eq!(masks_of(&block), expected);
+            assert_eq!(masks_of_swar(&block), expected);
+        }
+    }
+
+    #[test]
+    fn pre_check_never_misses_a_card() {
+        // Strings dense in digits and separators, across 64-byte block boundaries.
+        let alphabet = b"0123456789 -  --a:4";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut text = String::new();
+        let mut spans = Vec::new();
+        for _ in 0..200_000 {
+            text.clear();
+            let len = (next() % 300) as usize;
+            for _ in 0..len {
+                text.push(char::from(
+                    alphabet[(next() % alphabet.len() as u64) as usize],
+                ));
+            }
+            spans.clear();
+            find(&text, &mut spans);
+            assert!(spans.is_empty() || may_contain(&text), "{text:?}");
+        }
+        for card in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "3782-822463-10005",
+        ] {
+            for pad in 0..70 {
+                let text = format!("{}{card}{}", "x".repeat(pad), "é".repeat(pad % 3));
+                assert!(may_contain(&text), "{text}");
+            }
+        }
+        for clean in [
+            "2026-11-22 10:00:00.123",
+            "id 1-5759e988-bd862e3fe1be46a994272793",
+            "",
+        ] {
+            assert!(!may_contain(clean), "{clean}");
         }
     }
 

@@ -141,20 +141,64 @@ pub const TRIGGER_STEMS: &[&str] = &[
 ];
 
 /// Classifies built-in and configured sensitive keys.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeyRules {
     /// Extra normalized suffixes from `MASK_KEYS`.
     extra: Vec<String>,
+    /// How a sensitive normalized key can end: bit `a * 256 + b` is set when a term (suffix,
+    /// qualifier, last word, extra key) ends with the bytes `a b`; `single[b]` when one is
+    /// the single byte `b`. Most words near a stem fail this test and skip the term lists.
+    endings: Box<[u64; 1024]>,
+    single: [bool; 256],
+}
+
+impl Default for KeyRules {
+    fn default() -> Self {
+        Self::new(&[])
+    }
 }
 
 impl KeyRules {
     pub fn new(extra: &[String]) -> Self {
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|k| normalize(k))
+            .filter(|k| !k.is_empty())
+            .collect();
+        let mut endings = Box::new([0u64; 1024]);
+        let mut single = [false; 256];
+        let terms = SUFFIXES
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(QUALIFIERS.iter().copied())
+            .chain(LAST_WORDS.iter().map(|(w, _)| *w))
+            .chain(extra.iter().map(String::as_str));
+        for term in terms {
+            match term.as_bytes() {
+                [.., a, b] => {
+                    let bit = usize::from(*a) * 256 + usize::from(*b);
+                    endings[bit / 64] |= 1 << (bit % 64);
+                }
+                [b] => single[usize::from(*b)] = true,
+                [] => {}
+            }
+        }
         Self {
-            extra: extra
-                .iter()
-                .map(|k| normalize(k))
-                .filter(|k| !k.is_empty())
-                .collect(),
+            extra,
+            endings,
+            single,
+        }
+    }
+
+    /// Whether normalized `norm` ends like some sensitive term (a necessary condition).
+    fn may_be_sensitive(&self, norm: &[u8]) -> bool {
+        match norm {
+            [.., a, b] => {
+                let bit = usize::from(*a) * 256 + usize::from(*b);
+                self.single[usize::from(*b)] || self.endings[bit / 64] & (1 << (bit % 64)) != 0
+            }
+            [b] => self.single[usize::from(*b)],
+            [] => false,
         }
     }
 
@@ -170,6 +214,9 @@ impl KeyRules {
         }
         let mut buf = [0u8; 128];
         let n = normalize_into(key, &mut buf);
+        if !self.may_be_sensitive(&buf[..n]) {
+            return None;
+        }
         let norm = std::str::from_utf8(&buf[..n]).unwrap_or_default();
         if norm.is_empty() || NOT_SECRET.contains(&norm) {
             return None;
@@ -180,21 +227,30 @@ impl KeyRules {
         // `password_confirmation`, `token_value`, `secret2`: a secret with a qualifier after it.
         let head = QUALIFIERS
             .iter()
-            .find_map(|q| norm.strip_suffix(q).filter(|h| h.len() >= 3))
-            .filter(|h| QUALIFIED.iter().any(|t| h.ends_with(t)))
+            .find(|q| ends_with(norm, q) && norm.len() - q.len() >= 3)
+            .map(|q| &norm[..norm.len() - q.len()])
+            .filter(|h| QUALIFIED.iter().any(|t| ends_with(h, t)))
             .unwrap_or(norm);
-        if let Some((_, class)) = SUFFIXES.iter().find(|(s, _)| head.ends_with(s)) {
+        if let Some((_, class)) = SUFFIXES.iter().find(|(s, _)| ends_with(head, s)) {
             // `pan` only as a whole key or the last word (`card_pan`), not in `company`.
             if norm.ends_with("pan") && !last_word_is(key, "pan") {
                 return None;
             }
             return Some(KeyClass(class));
         }
+        // A last word `w` is also how the normalized key ends: the cheap test goes first.
         LAST_WORDS
             .iter()
-            .find(|(w, _)| last_word_is(key, w))
+            .find(|(w, _)| ends_with(norm, w) && last_word_is(key, w))
             .map(|(_, class)| KeyClass(class))
     }
+}
+
+/// `str::ends_with`, comparing the last byte before calling `memcmp`: classification runs
+/// for every key-like word near a stem, and most suffixes differ in their last byte.
+fn ends_with(text: &str, suffix: &str) -> bool {
+    let (t, s) = (text.as_bytes(), suffix.as_bytes());
+    t.len() >= s.len() && t.last() == s.last() && t.ends_with(s)
 }
 
 /// Lowercased ASCII letters and digits of `key`.

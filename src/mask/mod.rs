@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 
 use aho_corasick::packed;
 use hmac::{Hmac, KeyInit, Mac};
+use memchr::memmem;
 use regex::Regex;
 use sha2::Sha256;
 
@@ -123,31 +124,69 @@ struct Detector {
     finder: Option<detectors::Finder>,
 }
 
-/// What a prefilter literal announces.
-#[derive(Debug, Clone, Copy, Default)]
-struct Owners {
-    /// Bit `i`: detector `i` must run.
-    detectors: u64,
-    /// A sensitive key may be here.
-    key: bool,
-}
-
 enum Prefilter {
     Packed(packed::Searcher),
     Automaton(aho_corasick::AhoCorasick),
 }
 
+impl Prefilter {
+    /// A leftmost-longest searcher for `patterns` (SIMD when possible).
+    fn new(patterns: &[String]) -> Result<Self, MaskError> {
+        let packed = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostLongest)
+            .heuristic_pattern_limits(false)
+            .builder()
+            .extend(patterns)
+            .build();
+        Ok(match packed {
+            Some(searcher) => Prefilter::Packed(searcher),
+            None => Prefilter::Automaton(
+                aho_corasick::AhoCorasick::builder()
+                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                    .build(patterns)
+                    .map_err(|e| MaskError::Prefilter(e.to_string()))?,
+            ),
+        })
+    }
+
+    /// Calls `visit(pattern, start)` for every match until it returns true; returns whether
+    /// it did.
+    fn any(&self, text: &str, mut visit: impl FnMut(usize, usize) -> bool) -> bool {
+        match self {
+            Prefilter::Packed(s) => s
+                .find_iter(text)
+                .any(|m| visit(m.pattern().as_usize(), m.start())),
+            Prefilter::Automaton(a) => a
+                .find_iter(text)
+                .any(|m| visit(m.pattern().as_usize(), m.start())),
+        }
+    }
+}
+
 /// The compiled masking engine. Build once, share everywhere.
 pub struct Masker {
-    prefilter: Prefilter,
-    /// Literals too short for the SIMD prefilter, searched with `str::contains`.
-    short: Vec<(String, Owners)>,
-    owners: Vec<Owners>,
+    /// Finds the key stems ([`keys::TRIGGER_STEMS`] and `MASK_KEYS` words, in lower,
+    /// Capitalized and UPPER case). Kept apart from the detectors' literals: two small
+    /// searchers cost less than one large one (fewer false candidates to verify), and a stem
+    /// hit is never hidden by an overlapping detector literal.
+    stems: Prefilter,
+    /// Finds the detectors' trigger literals; `triggers_run[pattern]` has bit `i` set when
+    /// detector `i` must run.
+    triggers: Prefilter,
+    triggers_run: Vec<u64>,
+    /// Trigger literals too short for the SIMD searcher, each searched on its own (`memmem`
+    /// keeps a SIMD path for 2-byte needles, `str::contains` does not).
+    short: Vec<(memmem::Finder<'static>, u64)>,
+    /// `\u` in escaped text: such a line always takes the slow path (see
+    /// [`Masker::must_mask_escaped`]).
+    unicode_escape: memmem::Finder<'static>,
     detectors: Vec<Detector>,
     /// Detectors that run on every line (custom patterns, PII without a literal).
     always: u64,
     keys: KeyRules,
     mode: MaskMode,
+    /// False only for [`Masker::disabled`].
+    enabled: bool,
 }
 
 /// Index of the first user pattern in `detectors` (they come after built-ins and PII).
@@ -156,19 +195,15 @@ const MAX_DETECTORS: usize = 64;
 impl Masker {
     pub fn new(config: &MaskConfig) -> Result<Self, MaskError> {
         let mut detectors = Vec::new();
-        let mut literals: Vec<(String, Owners)> = Vec::new();
+        let mut literals: Vec<(String, u64)> = Vec::new();
         let mut always = 0u64;
-        let add_literal =
-            |lit: &str, owners: Owners, literals: &mut Vec<(String, Owners)>| match literals
-                .iter_mut()
-                .find(|(l, _)| l == lit)
-            {
-                Some((_, o)) => {
-                    o.detectors |= owners.detectors;
-                    o.key |= owners.key;
-                }
-                None => literals.push((lit.to_owned(), owners)),
-            };
+        let add_literal = |lit: &str, run: u64, literals: &mut Vec<(String, u64)>| match literals
+            .iter_mut()
+            .find(|(l, _)| l == lit)
+        {
+            Some((_, r)) => *r |= run,
+            None => literals.push((lit.to_owned(), run)),
+        };
 
         let pii = [
             (config.pii.email, "email"),
@@ -184,14 +219,7 @@ impl Masker {
                 .map_err(|e| MaskError::Prefilter(format!("{}: {e}", spec.name)))?;
             let bit = 1u64 << detectors.len();
             for t in spec.triggers {
-                add_literal(
-                    t,
-                    Owners {
-                        detectors: bit,
-                        key: false,
-                    },
-                    &mut literals,
-                );
+                add_literal(t, bit, &mut literals);
             }
             detectors.push(Detector {
                 name: spec.name,
@@ -227,10 +255,6 @@ impl Masker {
         }
 
         let keys = KeyRules::new(&config.extra_keys);
-        let key_owner = Owners {
-            detectors: 0,
-            key: true,
-        };
         let extra_stems: Vec<String> = config
             .extra_keys
             .iter()
@@ -241,6 +265,7 @@ impl Masker {
                     .collect::<Vec<_>>()
             })
             .collect();
+        let mut stems: Vec<String> = Vec::new();
         for stem in keys::TRIGGER_STEMS
             .iter()
             .map(|s| s.to_string())
@@ -249,17 +274,20 @@ impl Masker {
             let mut capitalized = stem.clone();
             capitalized[..1].make_ascii_uppercase();
             for variant in [stem.clone(), capitalized, stem.to_ascii_uppercase()] {
-                add_literal(&variant, key_owner, &mut literals);
+                // Stems under 3 bytes would slow the searcher for every stem (2-byte
+                // fingerprints); keys holding one are still found by their other words.
+                if variant.len() >= 3 && !stems.contains(&variant) {
+                    stems.push(variant);
+                }
             }
         }
         // Leftmost-longest matching reports only the longest of literals that start at the
         // same place: a literal also announces every literal it contains.
         let snapshot = literals.clone();
-        for (lit, owners) in literals.iter_mut() {
-            for (other, o) in &snapshot {
+        for (lit, run) in literals.iter_mut() {
+            for (other, r) in &snapshot {
                 if other.len() < lit.len() && lit.contains(other.as_str()) {
-                    owners.detectors |= o.detectors;
-                    owners.key |= o.key;
+                    *run |= r;
                 }
             }
         }
@@ -268,36 +296,49 @@ impl Masker {
         // for every literal (many more false candidates): they are checked on their own.
         let (short, literals): (Vec<_>, Vec<_>) =
             literals.into_iter().partition(|(l, _)| l.len() < 3);
-        let patterns: Vec<&str> = literals.iter().map(|(l, _)| l.as_str()).collect();
-        let prefilter = match packed::Config::new()
-            .match_kind(packed::MatchKind::LeftmostLongest)
-            .heuristic_pattern_limits(false)
-            .builder()
-            .extend(&patterns)
-            .build()
-        {
-            Some(searcher) => Prefilter::Packed(searcher),
-            None => Prefilter::Automaton(
-                aho_corasick::AhoCorasick::builder()
-                    .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                    .build(&patterns)
-                    .map_err(|e| MaskError::Prefilter(e.to_string()))?,
-            ),
-        };
+        let (patterns, triggers_run): (Vec<String>, Vec<u64>) = literals.into_iter().unzip();
         Ok(Self {
-            prefilter,
-            short,
-            owners: literals.into_iter().map(|(_, o)| o).collect(),
+            stems: Prefilter::new(&stems)?,
+            triggers: Prefilter::new(&patterns)?,
+            triggers_run,
+            short: short
+                .into_iter()
+                .map(|(l, r)| (memmem::Finder::new(l.as_bytes()).into_owned(), r))
+                .collect(),
+            unicode_escape: memmem::Finder::new(b"\\u"),
             detectors,
             always,
             keys,
             mode: config.mode.clone(),
+            enabled: true,
         })
+    }
+
+    /// A masker that masks nothing. The forwarder never uses it: it exists so benchmarks can
+    /// measure the pipeline without masking, which is what the masking budget is relative to.
+    pub fn disabled() -> Self {
+        let mut masker =
+            Self::new(&MaskConfig::default()).expect("the built-in rules always compile (tested)");
+        masker.enabled = false;
+        masker
+    }
+
+    /// False for [`Masker::disabled`].
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The key rules (for the JSON walker).
     pub fn keys(&self) -> &KeyRules {
         &self.keys
+    }
+
+    /// Whether the still-escaped content of a JSON string must be unescaped and masked:
+    /// [`Masker::might_match`] on the escaped text, except that a `\uXXXX` escape can hide a
+    /// trigger literal, so such text always goes the slow way.
+    pub fn must_mask_escaped(&self, escaped: &str) -> bool {
+        self.enabled
+            && (self.unicode_escape.find(escaped.as_bytes()).is_some() || self.might_match(escaped))
     }
 
     /// Whether `text` may contain something to mask. False means masking would change
@@ -308,44 +349,26 @@ impl Masker {
     /// confirmed by its regex (`is_match`, no captures). Only then is the line unescaped and
     /// masked for real.
     pub fn might_match(&self, text: &str) -> bool {
+        if !self.enabled {
+            return false;
+        }
         if self.always != 0 {
             return true;
         }
-        let mut run = 0u64;
         // Hits inside a key already examined are skipped: each byte is widened over once.
         let mut examined_to = 0;
-        // Returns true as soon as a sensitive key is seen: nothing else needs checking.
-        let mut visit = |pattern: usize, start: usize| {
-            let owners = self.owners[pattern];
-            run |= owners.detectors;
-            if owners.key && start >= examined_to {
-                let (key, end) = text::key_around(text, start);
-                examined_to = end;
-                return self.keys.classify(key).is_some();
+        let sensitive_key = self.stems.any(text, |_, start| {
+            if start < examined_to {
+                return false;
             }
-            false
-        };
-        match &self.prefilter {
-            Prefilter::Packed(s) => {
-                for m in s.find_iter(text) {
-                    if visit(m.pattern().as_usize(), m.start()) {
-                        return true;
-                    }
-                }
-            }
-            Prefilter::Automaton(a) => {
-                for m in a.find_iter(text) {
-                    if visit(m.pattern().as_usize(), m.start()) {
-                        return true;
-                    }
-                }
-            }
+            let (key, end) = text::key_around(text, start);
+            examined_to = end;
+            self.keys.classify(key).is_some()
+        });
+        if sensitive_key {
+            return true;
         }
-        for (literal, owners) in &self.short {
-            if text.contains(literal.as_str()) {
-                run |= owners.detectors;
-            }
-        }
+        let run = self.detectors_to_run(text);
         let confirmed = self
             .detectors
             .iter()
@@ -354,34 +377,28 @@ impl Masker {
         confirmed || has_card_candidate(text)
     }
 
+    /// Which detectors to run on `text` (besides the ones that always run).
+    fn detectors_to_run(&self, text: &str) -> u64 {
+        let mut run = 0u64;
+        for (finder, r) in &self.short {
+            if finder.find(text.as_bytes()).is_some() {
+                run |= r;
+            }
+        }
+        self.triggers.any(text, |pattern, _| {
+            run |= self.triggers_run[pattern];
+            false
+        });
+        run
+    }
+
     /// Which detectors to run on `text`, and the offsets of key-stem hits.
     fn scan(&self, text: &str, key_hits: &mut Vec<usize>) -> u64 {
-        let mut run = self.always;
-        for (literal, owners) in &self.short {
-            if text.contains(literal.as_str()) {
-                run |= owners.detectors;
-            }
-        }
-        let mut visit = |pattern: usize, start: usize| {
-            let owners = self.owners[pattern];
-            run |= owners.detectors;
-            if owners.key {
-                key_hits.push(start);
-            }
-        };
-        match &self.prefilter {
-            Prefilter::Packed(s) => {
-                for m in s.find_iter(text) {
-                    visit(m.pattern().as_usize(), m.start());
-                }
-            }
-            Prefilter::Automaton(a) => {
-                for m in a.find_iter(text) {
-                    visit(m.pattern().as_usize(), m.start());
-                }
-            }
-        }
-        run
+        self.stems.any(text, |_, start| {
+            key_hits.push(start);
+            false
+        });
+        self.always | self.detectors_to_run(text)
     }
 
     /// Masks one log line: a JSON object line as JSON (values under sensitive keys replaced
@@ -430,6 +447,9 @@ impl Masker {
     /// Appends the masked `text` to `out` and returns true when anything was masked;
     /// otherwise appends nothing and returns false.
     pub fn mask_text_into(&self, text: &str, out: &mut String, counts: &mut MaskCounts) -> bool {
+        if !self.enabled {
+            return false;
+        }
         let mut spans = Vec::new();
         let mut key_hits = Vec::new();
         let run = self.scan(text, &mut key_hits);
@@ -469,7 +489,7 @@ impl Masker {
                 });
             }
         }
-        if has_card_candidate(text) {
+        if card::may_contain(text) {
             let mut cards = Vec::new();
             card::find(text, &mut cards);
             spans.extend(cards.into_iter().map(|(start, end)| Span {
@@ -609,33 +629,10 @@ pub fn marker_len(text: &str) -> Option<usize> {
     Some("[MASKED:".len() + name_len + tail)
 }
 
-/// Byte classes for the card pre-check: 1 digit, 2 separator inside a card number, 0 other.
-const CARD_BYTES: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = b'0';
-    while b <= b'9' {
-        table[b as usize] = 1;
-        b += 1;
-    }
-    table[b' ' as usize] = 2;
-    table[b'-' as usize] = 2;
-    table
-};
-
-/// Whether `text` may hold a card number: 13+ digits with only spaces or dashes between them.
-/// A branchless pass over the bytes; only lines it flags (epoch milliseconds, long ids, real
-/// cards) get the exact check, [`card::find`].
+/// Whether `text` holds a card number ([`card::may_contain`] first: it rejects almost every
+/// line without the exact scan).
 fn has_card_candidate(text: &str) -> bool {
-    let mut run = 0u32;
-    let mut longest = 0u32;
-    for &b in text.as_bytes() {
-        let class = CARD_BYTES[b as usize];
-        let digit = u32::from(class == 1);
-        let keep = u32::from(class != 0);
-        run = (run + digit) * keep;
-        longest = longest.max(run);
-    }
-    if longest < 13 {
+    if !card::may_contain(text) {
         return false;
     }
     let mut found = Vec::new();
