@@ -39,6 +39,11 @@ pub enum DocumentError {
 #[derive(Debug, Default)]
 pub struct RecordContext {
     tail: Vec<u8>,
+    /// For a `/aws/lambda/<name>` log group: `,"lambda":{"function":{"name":"<name>"}`, the
+    /// start of the `aws.lambda` object that platform lines add fields to…
+    lambda: Vec<u8>,
+    /// …inserted at this offset of `tail` (where the `aws` object closes).
+    aws_end: usize,
 }
 
 impl RecordContext {
@@ -62,6 +67,14 @@ impl RecordContext {
             push_sub_sequence(t, source);
             t.push(b'}');
         }
+        self.aws_end = t.len();
+        self.lambda.clear();
+        if let Some(name) = crate::input::lambda::function_name(&payload.log_group) {
+            self.lambda
+                .extend_from_slice(br#","lambda":{"function":{"name":"#);
+            push_str(&mut self.lambda, name);
+            self.lambda.push(b'}');
+        }
         t.extend_from_slice(br#"},"cloud":{"provider":"aws","account":{"id":"#);
         push_str(t, &payload.owner);
         t.extend_from_slice(br#"},"region":"#);
@@ -72,6 +85,7 @@ impl RecordContext {
     /// Renders the `aws` and `cloud` objects for lines of producer text from `source` (no
     /// CloudWatch Logs metadata; the account is the stream's).
     pub fn set_for_text(&mut self, source: &RecordSource<'_>) {
+        self.lambda.clear();
         let t = &mut self.tail;
         t.clear();
         t.extend_from_slice(br#""aws":{"kinesis":{"name":"#);
@@ -107,6 +121,8 @@ pub struct DocumentWriter {
     counts: MaskCounts,
     scratch: String,
     masked: String,
+    /// The unescaped message of a possible Lambda platform line.
+    platform: String,
 }
 
 impl DocumentWriter {
@@ -124,6 +140,7 @@ impl DocumentWriter {
             counts: MaskCounts::default(),
             scratch: String::new(),
             masked: String::new(),
+            platform: String::new(),
         };
         w.set_ingested(time::now_millis());
         w
@@ -185,7 +202,30 @@ impl DocumentWriter {
         out.push(b',');
         out.extend_from_slice(&self.ingested);
         out.extend_from_slice(b"},");
-        out.extend_from_slice(&ctx.tail);
+        if ctx.lambda.is_empty() {
+            out.extend_from_slice(&ctx.tail);
+        } else {
+            // `aws.lambda`: the function, and the fields of a platform line (START, REPORT, …).
+            let (aws, rest) = ctx.tail.split_at(ctx.aws_end.min(ctx.tail.len()));
+            out.extend_from_slice(aws);
+            out.extend_from_slice(&ctx.lambda);
+            if may_be_platform_line(inner) {
+                // Fields come from the masked text, like every field derived from a message.
+                let text = if masking && !self.masked.is_empty() {
+                    self.masked.as_str()
+                } else {
+                    self.platform.clear();
+                    if unescape_json_string(inner, &mut self.platform) {
+                        self.platform.as_str()
+                    } else {
+                        ""
+                    }
+                };
+                crate::input::lambda::write_platform_fields(text, out);
+            }
+            out.push(b'}');
+            out.extend_from_slice(rest);
+        }
         if let (Some(key), true) = (&self.json_key, json_text) {
             out.extend_from_slice(key);
             // After masking, `masked` holds the object; otherwise `scratch` does.
@@ -231,6 +271,22 @@ impl DocumentWriter {
             out.push(b'"');
         }
         object
+    }
+}
+
+/// A cheap test on the escaped message for what [`crate::input::lambda`] may recognise:
+/// platform lines start with an upper-case word (`START`, `REPORT`, `INIT_START`, …), a
+/// timestamp (`… Task timed out after …`) or `{` (the JSON log format's `platform.*` records).
+/// Application lines that pass are rejected by the parser itself.
+fn may_be_platform_line(inner: &str) -> bool {
+    match inner.as_bytes().first() {
+        Some(b'S' | b'E' | b'R' | b'I' | b'T') => true,
+        Some(b'0'..=b'9') => {
+            let head = inner.get(..inner.len().min(128)).unwrap_or(inner);
+            memchr::memmem::find(head.as_bytes(), b"Task timed out").is_some()
+        }
+        Some(b'{') => memchr::memmem::find(inner.as_bytes(), b"platform.").is_some(),
+        _ => false,
     }
 }
 
@@ -695,5 +751,72 @@ mod tests {
             out.clear();
             assert!(!unescape_json_string(bad, &mut out), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod lambda_tests {
+    use super::*;
+    use crate::input::cloudwatch;
+    use crate::mask::MaskConfig;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn lambda_log_groups_get_the_function_and_platform_fields() {
+        let payload = r#"{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/aws/lambda/orders","logStream":"s","logEvents":[
+            {"id":"1","timestamp":1,"message":"START RequestId: 8f5c2a1e-3b4d-4e6f-9a0b-7c1d2e3f4a5b Version: $LATEST\n"},
+            {"id":"2","timestamp":2,"message":"REPORT RequestId: 8f5c2a1e-3b4d-4e6f-9a0b-7c1d2e3f4a5b\tDuration: 102.25 ms\tBilled Duration: 103 ms\tMemory Size: 128 MB\tMax Memory Used: 70 MB\tInit Duration: 150.09 ms\t\n"},
+            {"id":"3","timestamp":3,"message":"2026-11-22T10:00:00.000Z\t8f5c2a1e\tINFO\tSTART of my own job"},
+            {"id":"4","timestamp":4,"message":"{\"time\":\"2026-11-22T10:00:00.000Z\",\"type\":\"platform.report\",\"record\":{\"requestId\":\"r-9\",\"metrics\":{\"durationMs\":5.5,\"billedDurationMs\":6,\"memorySizeMB\":128,\"maxMemoryUsedMB\":60}}}"}]}"#;
+        let payload = cloudwatch::parse(payload.as_bytes()).unwrap();
+        let source = crate::input::RecordSource {
+            stream_arn: "arn:aws:kinesis:eu-west-1:123456789012:stream/s",
+            stream_name: "s",
+            shard_id: "shardId-0",
+            sequence_number: "1",
+            partition_key: "p",
+            region: "eu-west-1",
+            approximate_arrival_ms: None,
+            sub_sequence_number: None,
+        };
+        let mut ctx = RecordContext::default();
+        ctx.set(&source, &payload);
+        let mut w = DocumentWriter::new(
+            Some("json"),
+            Arc::new(Masker::new(&MaskConfig::default()).unwrap()),
+        );
+        let docs: Vec<Value> = payload
+            .log_events
+            .iter()
+            .map(|e| {
+                let mut out = Vec::new();
+                w.write(&mut out, &ctx, e).unwrap();
+                serde_json::from_slice(&out).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            docs[0]["aws"]["lambda"],
+            json!({"function": {"name": "orders"}, "platform_event": "start",
+                   "request_id": "8f5c2a1e-3b4d-4e6f-9a0b-7c1d2e3f4a5b", "version": "$LATEST"})
+        );
+        let report = &docs[1]["aws"]["lambda"];
+        assert_eq!(report["duration_ms"], 102.25);
+        assert_eq!(report["billed_duration_ms"], 103);
+        assert_eq!(report["max_memory_used_mb"], 70);
+        assert_eq!(report["init_duration_ms"], 150.09);
+        // An application line: only the function.
+        assert_eq!(
+            docs[2]["aws"]["lambda"],
+            json!({"function": {"name": "orders"}})
+        );
+        assert_eq!(docs[3]["aws"]["lambda"]["request_id"], "r-9");
+        assert_eq!(docs[3]["aws"]["lambda"]["duration_ms"], 5.5);
+        assert_eq!(docs[3]["json"]["type"], "platform.report");
+        // The rest of `aws` is intact.
+        assert_eq!(docs[1]["aws"]["kinesis"]["name"], "s");
+        assert_eq!(
+            docs[1]["aws"]["cloudwatch"]["log_group"],
+            "/aws/lambda/orders"
+        );
     }
 }

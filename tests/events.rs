@@ -849,6 +849,15 @@ fn every_sample_encodes_to_the_expected_documents() {
         286.91
     );
     assert_eq!(json_report["@timestamp"], "2026-11-22T10:00:14.536Z");
+    // …and their fields under `aws.lambda`, for charts of durations and memory.
+    let lambda = &report["aws"]["lambda"];
+    assert_eq!(lambda["function"]["name"], "image-resizer");
+    assert_eq!(lambda["platform_event"], "report");
+    assert!(lambda["duration_ms"].is_number() && lambda["max_memory_used_mb"].is_number());
+    assert_eq!(json_report["aws"]["lambda"]["init_duration_ms"], 286.91);
+    assert!(lp
+        .iter()
+        .all(|d| d.doc["aws"]["lambda"]["function"]["name"].is_string()));
 
     // The mixed batch: every format's fields at once.
     let mixed = &out["mixed-batch.json"];
