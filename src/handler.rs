@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::dlq::{DeadLetterQueue, Letter, Payload, Stage};
 use crate::encoder::{Encoder, PendingLetter};
-use crate::input::{KinesisEvent, KinesisEventRecord};
+use crate::input::{KinesisEvent, KinesisEventRecord, Trigger};
 use crate::mask::{MaskCounts, MaskError, Masker};
 use crate::output::retry::{self, DeliveryStats, Outcome};
 use crate::output::{Chunk, Destination};
@@ -64,6 +64,14 @@ pub struct Summary {
     pub masked: MaskCounts,
     pub encode_ms: u64,
     pub total_ms: u64,
+}
+
+/// A direct CloudWatch Logs delivery that could not be settled: the invocation fails so that
+/// CloudWatch Logs delivers the payload again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{events} events not settled before the deadline; CloudWatch Logs will retry the delivery")]
+pub struct NotSettled {
+    pub events: usize,
 }
 
 type Delivery = JoinHandle<(Arc<Chunk>, Vec<Outcome>, DeliveryStats)>;
@@ -198,6 +206,44 @@ impl<D: Destination> Forwarder<D> {
         summary.failed_records = response.batch_item_failures.len();
         summary.total_ms = started.elapsed().as_millis() as u64;
         (response, summary)
+    }
+
+    /// Handles an event from any of the function's triggers: Kinesis records, SQS messages
+    /// from the dead-letter queue (redrive), or a CloudWatch Logs subscription delivered
+    /// straight to Lambda (`region`: where the function runs, for its documents). The latter
+    /// fails as a whole when anything is unsettled: CloudWatch Logs retries a failed invocation
+    /// with the whole payload, and has no partial batch response.
+    pub async fn handle_invocation(
+        &self,
+        event: &KinesisEvent,
+        deadline: Instant,
+        region: &str,
+    ) -> (Result<KinesisEventResponse, NotSettled>, Summary) {
+        match event.trigger() {
+            Trigger::Kinesis => {
+                let (response, summary) = self.handle(event, deadline).await;
+                (Ok(response), summary)
+            }
+            Trigger::Sqs => {
+                let (response, summary) = self.redrive(&event.records, deadline).await;
+                (Ok(response), summary)
+            }
+            Trigger::CloudWatchLogs => {
+                let Some(awslogs) = &event.awslogs else {
+                    return (Ok(KinesisEventResponse::default()), Summary::default());
+                };
+                let single = KinesisEvent::from_awslogs(awslogs, region);
+                let (response, summary) = self.handle(&single, deadline).await;
+                // Dead letters of an unsettled payload were not sent (it is one record), so
+                // the retry cannot write them twice.
+                if response.batch_item_failures.is_empty() {
+                    (Ok(response), summary)
+                } else {
+                    let events = summary.failed_back;
+                    (Err(NotSettled { events }), summary)
+                }
+            }
+        }
     }
 
     /// Sends the documents of dead letters (an SQS event from the dead-letter queue) again.

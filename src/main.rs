@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use log_forwarder::config::DestinationConfig;
 use log_forwarder::dlq::DeadLetterQueue;
 use log_forwarder::handler::deadline_from_epoch_ms;
-use log_forwarder::input::{KinesisEvent, Trigger};
+use log_forwarder::input::KinesisEvent;
 use log_forwarder::mask::MaskMode;
 use log_forwarder::output::auth::Authenticator;
 use log_forwarder::output::elasticsearch::Elasticsearch;
@@ -62,8 +62,11 @@ async fn main() -> Result<(), Error> {
 
 async fn run<D: Destination>(forwarder: Forwarder<D>) -> Result<(), Error> {
     let forwarder = Arc::new(forwarder);
+    // Where the function runs: the region of documents from a direct CloudWatch Logs delivery.
+    let region: Arc<str> = std::env::var("AWS_REGION").unwrap_or_default().into();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let forwarder = Arc::clone(&forwarder);
+        let region = Arc::clone(&region);
         async move {
             tracing::debug!(
                 deadline_ms = event.context.deadline,
@@ -72,41 +75,11 @@ async fn run<D: Destination>(forwarder: Forwarder<D>) -> Result<(), Error> {
                 "invocation"
             );
             let deadline = deadline_from_epoch_ms(event.context.deadline);
-            let request_id = &event.context.request_id;
-            match event.payload.trigger() {
-                Trigger::Kinesis => {
-                    let (response, summary) = forwarder.handle(&event.payload, deadline).await;
-                    logging::summary(request_id, &summary);
-                    Ok::<_, Error>(response)
-                }
-                Trigger::Sqs => {
-                    let (response, summary) =
-                        forwarder.redrive(&event.payload.records, deadline).await;
-                    logging::summary(request_id, &summary);
-                    Ok(response)
-                }
-                Trigger::CloudWatchLogs => {
-                    let region = std::env::var("AWS_REGION").unwrap_or_default();
-                    let single = event
-                        .payload
-                        .awslogs
-                        .as_ref()
-                        .map(|logs| KinesisEvent::from_awslogs(logs, &region))
-                        .unwrap_or(event.payload);
-                    let (response, summary) = forwarder.handle(&single, deadline).await;
-                    logging::summary(request_id, &summary);
-                    // CloudWatch Logs retries a failed invocation with the whole payload: settle
-                    // everything or fail, never half (dead letters of an unsettled payload are
-                    // not sent, so the retry cannot write them twice).
-                    if response.batch_item_failures.is_empty() {
-                        Ok(response)
-                    } else {
-                        Err(Error::from(
-                            "events not settled before the deadline; CloudWatch Logs will retry the delivery",
-                        ))
-                    }
-                }
-            }
+            let (result, summary) = forwarder
+                .handle_invocation(&event.payload, deadline, &region)
+                .await;
+            logging::summary(&event.context.request_id, &summary);
+            result.map_err(Error::from)
         }
     }))
     .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use log_forwarder::input::{KinesisEvent, Trigger};
 use serde_json::{json, Value};
-use support::proxy::ItemFault;
+use support::proxy::{ItemFault, RequestFault};
 use support::*;
 
 const DAY1: i64 = 1_795_305_600_000; // 2026-11-22T00:00:00Z
@@ -25,10 +25,12 @@ async fn a_direct_cloudwatch_logs_subscription_ships_like_a_kinesis_record() {
     let event: KinesisEvent =
         serde_json::from_value(json!({ "awslogs": { "data": data } })).unwrap();
     assert_eq!(event.trigger(), Trigger::CloudWatchLogs);
-    let single = KinesisEvent::from_awslogs(event.awslogs.as_ref().unwrap(), "eu-central-1");
-
-    let (failed, summary) = h.invoke(&single, BUDGET).await;
-    assert!(failed.is_empty(), "{failed:?}");
+    let deadline = tokio::time::Instant::now() + BUDGET;
+    let (result, summary) = h
+        .forwarder
+        .handle_invocation(&event, deadline, "eu-central-1")
+        .await;
+    assert!(result.is_ok(), "{result:?}");
     assert_eq!(summary.delivered, 4);
     let docs = h.documents().await;
     assert_eq!(docs.len(), 4);
@@ -42,9 +44,40 @@ async fn a_direct_cloudwatch_logs_subscription_ships_like_a_kinesis_record() {
     assert_eq!(doc["cloud"]["region"], "eu-central-1");
 
     // CloudWatch Logs retries a failed invocation: a retry indexes nothing twice.
-    let (failed, summary) = h.invoke(&single, BUDGET).await;
-    assert!(failed.is_empty());
+    let (result, summary) = h
+        .forwarder
+        .handle_invocation(&event, deadline, "eu-central-1")
+        .await;
+    assert!(result.is_ok());
     assert_eq!(summary.already_present, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_delivery_that_cannot_be_settled_fails_whole_and_dead_letters_nothing() {
+    let h = Harness::new("awslogs-down", &[]).await;
+    h.proxy.always(Some(RequestFault::Status(503)));
+    let mut evs = events("down", 3, DAY1);
+    evs[0].timestamp = i64::MAX; // cannot become a document: a dead letter, if it were sent
+    let data = base64::engine::general_purpose::STANDARD
+        .encode(cloudwatch_payload("/aws/lambda/orders", &evs));
+    let event: KinesisEvent =
+        serde_json::from_value(json!({ "awslogs": { "data": data } })).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let (result, summary) = h
+        .forwarder
+        .handle_invocation(&event, deadline, "eu-central-1")
+        .await;
+    let error = result.expect_err("an unsettled direct delivery fails the invocation");
+    assert!(
+        error.to_string().contains("CloudWatch Logs will retry"),
+        "{error}"
+    );
+    assert_eq!(summary.delivered, 0);
+    assert_eq!(summary.dead_lettered, 0);
+    assert!(
+        h.dead_letters().await.is_empty(),
+        "the retry will send them"
+    );
 }
 
 /// Receives every message of the dead-letter queue as an SQS Lambda event (without deleting
