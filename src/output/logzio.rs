@@ -3,7 +3,7 @@
 //! A request is `POST <listener>/?token=…&type=…` with newline-delimited JSON documents,
 //! gzip-compressed. The listener takes at most 10 MB per request (before compression, enforced
 //! by `MAX_REQUEST_BYTES`) and 500,000 bytes per line (documents are truncated to fit before
-//! they are framed — see [`crate::document::truncate`] — never dropped).
+//! they are framed — see [`crate::truncate`] — never dropped).
 //!
 //! Answers: 200 = every line accepted. 400 carries counts (`malformedLines`, `oversizedLines`,
 //! …) but not *which* lines; the request is split and the halves resent until a line refused on

@@ -79,7 +79,7 @@ pub trait Destination: Send + Sync + 'static {
     fn write_item_header(&self, out: &mut Vec<u8>, event_ms: i64, id: &[u8]);
 
     /// The largest document the destination takes; larger ones are truncated to fit
-    /// ([`crate::document::DocumentWriter::write_truncated`]). `None`: no limit of its own
+    /// ([`crate::truncate`]). `None`: no limit of its own
     /// (the request size limit still applies).
     fn max_document_bytes(&self) -> Option<usize> {
         None
