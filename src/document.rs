@@ -58,14 +58,8 @@ impl RecordContext {
         t.push(b'}');
         // A subscription delivered straight to Lambda has no stream.
         if !source.stream_arn.is_empty() {
-            t.extend_from_slice(br#","kinesis":{"name":"#);
-            push_str(t, source.stream_name);
-            t.extend_from_slice(br#","shard_id":"#);
-            push_str(t, source.shard_id);
-            t.extend_from_slice(br#","sequence_number":"#);
-            push_str(t, source.sequence_number);
-            push_sub_sequence(t, source);
-            t.push(b'}');
+            t.push(b',');
+            push_kinesis(t, source);
         }
         self.aws_end = t.len();
         self.lambda.clear();
@@ -75,11 +69,7 @@ impl RecordContext {
             push_str(&mut self.lambda, name);
             self.lambda.push(b'}');
         }
-        t.extend_from_slice(br#"},"cloud":{"provider":"aws","account":{"id":"#);
-        push_str(t, &payload.owner);
-        t.extend_from_slice(br#"},"region":"#);
-        push_str(t, source.region);
-        t.push(b'}');
+        push_cloud(t, &payload.owner, source.region);
     }
 
     /// Renders the `aws` and `cloud` objects for lines of producer text from `source` (no
@@ -88,26 +78,35 @@ impl RecordContext {
         self.lambda.clear();
         let t = &mut self.tail;
         t.clear();
-        t.extend_from_slice(br#""aws":{"kinesis":{"name":"#);
-        push_str(t, source.stream_name);
-        t.extend_from_slice(br#","shard_id":"#);
-        push_str(t, source.shard_id);
-        t.extend_from_slice(br#","sequence_number":"#);
-        push_str(t, source.sequence_number);
-        push_sub_sequence(t, source);
-        t.extend_from_slice(br#"}},"cloud":{"provider":"aws","account":{"id":"#);
-        push_str(t, source.account_id());
-        t.extend_from_slice(br#"},"region":"#);
-        push_str(t, source.region);
-        t.push(b'}');
+        t.extend_from_slice(br#""aws":{"#);
+        push_kinesis(t, source);
+        self.aws_end = t.len();
+        push_cloud(t, source.account_id(), source.region);
     }
 }
 
-fn push_sub_sequence(t: &mut Vec<u8>, source: &RecordSource<'_>) {
+/// `"kinesis":{…}`: where the record sits in the stream.
+fn push_kinesis(t: &mut Vec<u8>, source: &RecordSource<'_>) {
+    t.extend_from_slice(br#""kinesis":{"name":"#);
+    push_str(t, source.stream_name);
+    t.extend_from_slice(br#","shard_id":"#);
+    push_str(t, source.shard_id);
+    t.extend_from_slice(br#","sequence_number":"#);
+    push_str(t, source.sequence_number);
     if let Some(sub) = source.sub_sequence_number {
         t.extend_from_slice(br#","sub_sequence_number":"#);
         t.extend_from_slice(sub.to_string().as_bytes());
     }
+    t.push(b'}');
+}
+
+/// Closes the `aws` object and writes `cloud`.
+fn push_cloud(t: &mut Vec<u8>, account: &str, region: &str) {
+    t.extend_from_slice(br#"},"cloud":{"provider":"aws","account":{"id":"#);
+    push_str(t, account);
+    t.extend_from_slice(br#"},"region":"#);
+    push_str(t, region);
+    t.push(b'}');
 }
 
 /// Writes documents; holds the masker, the per-invocation fields and reusable scratch buffers.
