@@ -16,7 +16,9 @@ pub type Finder = fn(&str, &mut Vec<(usize, usize)>);
 pub struct Spec {
     /// Marker name, e.g. `aws_access_key` → `[MASKED:aws_access_key]`.
     pub name: &'static str,
-    /// Case-sensitive literals, one of which every match contains.
+    /// Case-sensitive literals, one of which every match contains. Shared parts stand for
+    /// several prefixes (`k_live_` for `sk_live_` and `rk_live_`): every literal costs the
+    /// searcher on every line, a false hit only an `is_match` on that line.
     pub triggers: &'static [&'static str],
     pub pattern: &'static str,
     pub validate: Option<fn(&str) -> bool>,
@@ -77,7 +79,8 @@ pub const SECRETS: &[Spec] = &[
     },
     Spec {
         name: "basic_auth",
-        triggers: &["Basic", "basic", "BASIC"],
+        // `asic` is in `Basic` and `basic`: one literal fewer for the searcher.
+        triggers: &["asic", "ASIC"],
         pattern: r"(?-u:\b)(?:Basic|basic|BASIC)\s+([A-Za-z0-9+/]{6,}={0,2})(?:[^A-Za-z0-9+/=]|$)",
         validate: Some(basic_credential),
         finder: None,
@@ -101,7 +104,7 @@ pub const SECRETS: &[Spec] = &[
     },
     Spec {
         name: "gitlab_token",
-        triggers: &["glpat-", "gldt-", "glrt-", "glptt-", "GR1348941"],
+        triggers: &["glp", "gldt-", "glrt-", "GR1348941"],
         pattern: r"(?-u:\b)((?:glpat|gldt|glrt|glptt)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})",
         validate: None,
         finder: None,
@@ -122,7 +125,7 @@ pub const SECRETS: &[Spec] = &[
     },
     Spec {
         name: "stripe_key",
-        triggers: &["sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_"],
+        triggers: &["k_live_", "k_test_", "whsec_"],
         pattern: r"(?-u:\b)((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{20,})",
         validate: None,
         finder: None,
@@ -172,8 +175,8 @@ pub const SECRETS: &[Spec] = &[
     Spec {
         name: "vendor_token",
         triggers: &[
-            "pypi-", "shpat_", "shpss_", "shpca_", "shppa_", "hf_", "dop_v1_", "doo_v1_", "sk-",
-            "sq0atp-", "sq0csp-", "key-", "glc_", "glsa_", "dapi", "lin_api_", "pat-",
+            "pypi-", "shp", "hf_", "_v1_", "sk-", "sq0", "key-", "glc_", "glsa_", "dapi",
+            "lin_api_", "pat-",
         ],
         pattern: r"(?-u:\b)(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|hf_[A-Za-z0-9]{34,}|do[op]_v1_[a-f0-9]{64}|sk-ant-[A-Za-z0-9_-]{32,}|sk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{32,}|sq0(?:atp|csp)-[A-Za-z0-9_-]{22,}|key-[0-9a-f]{32}|glc_[A-Za-z0-9+/]{32,}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|dapi[a-f0-9]{32}|lin_api_[A-Za-z0-9]{40}|pat-(?:na1|eu1)-[a-f0-9-]{36})(?-u:\b)",
         validate: None,

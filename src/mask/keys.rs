@@ -150,6 +150,10 @@ pub struct KeyRules {
     /// the single byte `b`. Most words near a stem fail this test and skip the term lists.
     endings: Box<[u64; 1024]>,
     single: [bool; 256],
+    /// Bit `i` of `suffixes_ending[b]` (`qualifiers_ending[b]`) is set when `SUFFIXES[i]`
+    /// (`QUALIFIERS[i]`) ends with byte `b`: only those are compared, in list order.
+    suffixes_ending: Box<[u64; 256]>,
+    qualifiers_ending: Box<[u32; 256]>,
 }
 
 impl Default for KeyRules {
@@ -183,10 +187,20 @@ impl KeyRules {
                 [] => {}
             }
         }
+        let mut suffixes_ending = Box::new([0u64; 256]);
+        for (i, (s, _)) in SUFFIXES.iter().enumerate() {
+            suffixes_ending[usize::from(*s.as_bytes().last().unwrap_or(&0))] |= 1 << i;
+        }
+        let mut qualifiers_ending = Box::new([0u32; 256]);
+        for (i, q) in QUALIFIERS.iter().enumerate() {
+            qualifiers_ending[usize::from(*q.as_bytes().last().unwrap_or(&0))] |= 1 << i;
+        }
         Self {
             extra,
             endings,
             single,
+            suffixes_ending,
+            qualifiers_ending,
         }
     }
 
@@ -225,13 +239,17 @@ impl KeyRules {
             return Some(KeyClass("custom_key"));
         }
         // `password_confirmation`, `token_value`, `secret2`: a secret with a qualifier after it.
-        let head = QUALIFIERS
-            .iter()
+        let last = |t: &str| usize::from(*t.as_bytes().last().unwrap_or(&0));
+        let head = bits(u64::from(self.qualifiers_ending[last(norm)]))
+            .map(|i| QUALIFIERS[i])
             .find(|q| ends_with(norm, q) && norm.len() - q.len() >= 3)
             .map(|q| &norm[..norm.len() - q.len()])
             .filter(|h| QUALIFIED.iter().any(|t| ends_with(h, t)))
             .unwrap_or(norm);
-        if let Some((_, class)) = SUFFIXES.iter().find(|(s, _)| ends_with(head, s)) {
+        if let Some((_, class)) = bits(self.suffixes_ending[last(head)])
+            .map(|i| SUFFIXES[i])
+            .find(|(s, _)| ends_with(head, s))
+        {
             // `pan` only as a whole key or the last word (`card_pan`), not in `company`.
             if norm.ends_with("pan") && !last_word_is(key, "pan") {
                 return None;
@@ -244,6 +262,18 @@ impl KeyRules {
             .find(|(w, _)| ends_with(norm, w) && last_word_is(key, w))
             .map(|(_, class)| KeyClass(class))
     }
+}
+
+// The ending tables hold one bit per suffix and qualifier.
+const _: () = assert!(SUFFIXES.len() <= 64 && QUALIFIERS.len() <= 32);
+
+/// The indexes of the set bits of `mask`, lowest first.
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
 }
 
 /// `str::ends_with`, comparing the last byte before calling `memcmp`: classification runs
