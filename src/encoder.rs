@@ -97,12 +97,11 @@ impl Encoder {
             let units = match self.decoder.open(&record.kinesis.data) {
                 Ok(units) => units,
                 Err(error) => {
-                    summary.poison_records += 1;
                     let readable = match &error {
                         DecodeError::Base64(_) => Some(record.kinesis.data.as_bytes()),
                         _ => Some(self.decoder.raw()),
                     };
-                    let body = poison_letter(
+                    let letter = poison_letter(
                         &mut self.writer,
                         self.max_letter_bytes,
                         &error,
@@ -110,9 +109,10 @@ impl Encoder {
                         readable,
                         self.decoder.raw(),
                     );
+                    summary.poison_records += 1;
                     letters.push(PendingLetter {
                         record: index,
-                        body,
+                        body: letter,
                     });
                     continue;
                 }
@@ -125,25 +125,24 @@ impl Encoder {
                 let decoded = match self.decoder.unit(unit) {
                     Ok(decoded) => decoded,
                     Err(error) => {
-                        summary.poison_records += 1;
                         // Whatever is readable text is masked; only bytes that are not text
                         // (bad gzip, binary) travel as they came.
                         let readable = match &error {
                             DecodeError::CloudWatch(_) => self.decoder.inflated(),
                             _ => Some(self.decoder.unit_raw(unit)),
                         };
-                        let raw = self.decoder.unit_raw(unit);
-                        let body = poison_letter(
+                        let letter = poison_letter(
                             &mut self.writer,
                             self.max_letter_bytes,
                             &error,
                             &source,
                             readable,
-                            raw,
+                            self.decoder.unit_raw(unit),
                         );
+                        summary.poison_records += 1;
                         letters.push(PendingLetter {
                             record: index,
-                            body,
+                            body: letter,
                         });
                         continue;
                     }

@@ -74,6 +74,14 @@ pub struct NotSettled {
     pub events: usize,
 }
 
+impl Summary {
+    fn add_delivery(&mut self, stats: &DeliveryStats) {
+        self.requests += stats.requests as usize;
+        self.retried += stats.retried as usize;
+        self.splits += stats.splits as usize;
+    }
+}
+
 type Delivery = JoinHandle<(Arc<Chunk>, Vec<Outcome>, DeliveryStats)>;
 
 /// The forwarder: configuration, destination and dead-letter queue, built once at cold start.
@@ -136,9 +144,7 @@ impl<D: Destination> Forwarder<D> {
                     continue;
                 }
             };
-            summary.requests += stats.requests as usize;
-            summary.retried += stats.retried as usize;
-            summary.splits += stats.splits as usize;
+            summary.add_delivery(&stats);
             for (i, outcome) in outcomes.into_iter().enumerate() {
                 let record = chunk.items[i].record;
                 match outcome {
@@ -282,9 +288,7 @@ impl<D: Destination> Forwarder<D> {
                 stays.iter_mut().for_each(|s| *s = true);
                 continue;
             };
-            summary.requests += stats.requests as usize;
-            summary.retried += stats.retried as usize;
-            summary.splits += stats.splits as usize;
+            summary.add_delivery(&stats);
             for (i, outcome) in outcomes.into_iter().enumerate() {
                 let message = chunk.items[i].record as usize;
                 summary.events += 1;

@@ -41,24 +41,16 @@ impl LogzioHarness {
         let queue_url = create_queue(&sqs, &format!("dlq-logzio-{name}")).await;
         let parameter = format!("/logz-io/{name}/data-shipping-token");
         put_secure_string(&ssm, &parameter, token).await;
-        let mut map: HashMap<String, String> = [
-            ("DESTINATION", "logzio".to_owned()),
-            ("LOGZIO_LISTENER_URL", listener.url()),
-            ("LOGZIO_TOKEN_PARAMETER", parameter.clone()),
-            ("LOGZIO_TYPE", "app-logs".to_owned()),
-            ("DLQ_QUEUE_URL", queue_url.clone()),
-            ("RETRY_BASE_MS", "10".to_owned()),
-            ("RETRY_MAX_BACKOFF_MS", "40".to_owned()),
-            ("REQUEST_TIMEOUT_MS", "1500".to_owned()),
-            ("DEADLINE_MARGIN_MS", "300".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in vars {
-            map.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let config = Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration");
+        let config = test_config(
+            &[
+                ("DESTINATION", "logzio".to_owned()),
+                ("LOGZIO_LISTENER_URL", listener.url()),
+                ("LOGZIO_TOKEN_PARAMETER", parameter.clone()),
+                ("LOGZIO_TYPE", "app-logs".to_owned()),
+                ("DLQ_QUEUE_URL", queue_url.clone()),
+            ],
+            vars,
+        );
         let DestinationConfig::Logzio(logzio) = &config.destination else {
             panic!("logzio expected")
         };

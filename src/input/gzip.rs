@@ -179,12 +179,7 @@ impl Inflater {
                         return Err(DecodeError::Gzip("empty gzip member".to_owned()));
                     }
                 }
-                Err(MemberError::InsufficientSpace) => {
-                    if capacity >= self.limit {
-                        return Err(DecodeError::TooLarge { limit: self.limit });
-                    }
-                    capacity = capacity.saturating_mul(2).min(self.limit);
-                }
+                Err(MemberError::InsufficientSpace) => capacity = self.grown(capacity)?,
                 Err(MemberError::BadData) => {
                     return Err(DecodeError::Gzip(
                         "corrupt deflate data or checksum".to_owned(),
@@ -194,6 +189,14 @@ impl Inflater {
         }
         self.last = Some(written);
         Ok(&self.out[..written])
+    }
+
+    /// The next output capacity after `capacity` was too small: doubled, up to the limit.
+    fn grown(&self, capacity: usize) -> Result<usize, DecodeError> {
+        if capacity >= self.limit {
+            return Err(DecodeError::TooLarge { limit: self.limit });
+        }
+        Ok(capacity.saturating_mul(2).min(self.limit))
     }
 
     /// Inflates a complete zlib stream (Fluentd's `compression zlib`). zlib carries no size,
@@ -222,12 +225,7 @@ impl Inflater {
                         input.len() - used
                     )))
                 }
-                Err(MemberError::InsufficientSpace) => {
-                    if capacity >= self.limit {
-                        return Err(DecodeError::TooLarge { limit: self.limit });
-                    }
-                    capacity = capacity.saturating_mul(2).min(self.limit);
-                }
+                Err(MemberError::InsufficientSpace) => capacity = self.grown(capacity)?,
                 Err(MemberError::BadData) => {
                     return Err(DecodeError::Gzip(
                         "corrupt zlib data or checksum".to_owned(),

@@ -155,22 +155,14 @@ impl Harness {
             .queue_url
             .expect("queue url");
         let index = format!("t-{name}");
-        let mut map: HashMap<String, String> = [
-            ("ES_ENDPOINT", proxy.url.clone()),
-            ("ES_INDEX", format!("{index}-%Y.%m.%d")),
-            ("DLQ_QUEUE_URL", queue_url.clone()),
-            ("RETRY_BASE_MS", "10".to_owned()),
-            ("RETRY_MAX_BACKOFF_MS", "40".to_owned()),
-            ("REQUEST_TIMEOUT_MS", "1500".to_owned()),
-            ("DEADLINE_MARGIN_MS", "300".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in vars {
-            map.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let config = Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration");
+        let config = test_config(
+            &[
+                ("ES_ENDPOINT", proxy.url.clone()),
+                ("ES_INDEX", format!("{index}-%Y.%m.%d")),
+                ("DLQ_QUEUE_URL", queue_url.clone()),
+            ],
+            vars,
+        );
         let dlq = DeadLetterQueue::new(
             sqs.clone(),
             config.dlq_queue_url.clone(),
@@ -251,6 +243,26 @@ impl Harness {
     pub async fn dead_letters(&self) -> Vec<Value> {
         drain_queue(&self.sqs, &self.queue_url).await
     }
+}
+
+/// A configuration from `base` and `vars` (which win) on top of fast-retry test defaults.
+pub fn test_config(base: &[(&str, String)], vars: &[(&str, &str)]) -> Config {
+    let mut map: HashMap<String, String> = [
+        ("RETRY_BASE_MS", "10"),
+        ("RETRY_MAX_BACKOFF_MS", "40"),
+        ("REQUEST_TIMEOUT_MS", "1500"),
+        ("DEADLINE_MARGIN_MS", "300"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in base {
+        map.insert((*k).to_owned(), v.clone());
+    }
+    for (k, v) in vars {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration")
 }
 
 /// Creates a queue in moto and returns its URL.
