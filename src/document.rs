@@ -25,7 +25,7 @@ use serde::de::IgnoredAny;
 use crate::input::apache::ApacheFormat;
 use crate::input::cloudfront::CloudFrontFormat;
 use crate::input::{LogEvent, Payload, RecordSource};
-use crate::mask::{MaskCounts, Masker};
+use crate::mask::{MaskCounts, Masker, PayloadScan};
 use crate::time;
 
 /// Why an event cannot become a document. The event is dead-lettered with this reason.
@@ -122,6 +122,8 @@ pub struct DocumentWriter {
     masked: String,
     /// The unescaped message of a possible Lambda platform line.
     platform: String,
+    /// Prefilter hits of the current CloudWatch Logs payload ([`Self::begin_payload`]).
+    scan: PayloadScan,
 }
 
 impl DocumentWriter {
@@ -140,6 +142,7 @@ impl DocumentWriter {
             scratch: String::new(),
             masked: String::new(),
             platform: String::new(),
+            scan: PayloadScan::default(),
         };
         w.set_ingested(time::now_millis());
         w
@@ -161,6 +164,13 @@ impl DocumentWriter {
         } else {
             text.to_owned()
         }
+    }
+
+    /// Prepares for the events of one CloudWatch Logs payload: its text is searched for the
+    /// masking prefilter's literals once, rather than message by message. Call it before
+    /// writing the payload's events.
+    pub fn begin_payload(&mut self, payload: &Payload<'_>) {
+        self.masker.scan_payload(payload.text, &mut self.scan);
     }
 
     /// Sets `event.ingested` (processing time) for the documents of one invocation.
@@ -189,7 +199,7 @@ impl DocumentWriter {
         out.extend_from_slice(br#"{"@timestamp":""#);
         time::push_rfc3339_millis(out, event.timestamp);
         out.extend_from_slice(br#"","message":"#);
-        let masking = self.masker.must_mask_escaped(inner);
+        let masking = self.masker.must_mask_escaped_in(inner, &mut self.scan);
         let json_text = if masking {
             self.write_masked_message(out, raw, inner)
         } else {
@@ -585,6 +595,7 @@ mod tests {
         ctx.set(&SOURCE, &payload);
         let mut w = DocumentWriter::new(json_field, default_masker());
         w.set_ingested(1_795_320_001_000);
+        w.begin_payload(&payload);
         payload
             .log_events
             .iter()
@@ -669,6 +680,78 @@ mod tests {
                     && !text.contains("s3cr3t")
             );
         }
+    }
+
+    #[test]
+    fn escapes_that_hide_a_literal_send_the_message_the_slow_way() {
+        // `\/` and `\u` hide `://` and `AKIA` from a search of the escaped text.
+        let docs = documents(
+            &payload(
+                r#"{"id":"1","timestamp":0,"message":"db https:\/\/deploy:Zq7hunter2@db.internal\/app"},
+                   {"id":"2","timestamp":0,"message":"{\"url\":\"https:\\/\\/deploy:Zq7hunter2@db\"}"},
+                   {"id":"3","timestamp":0,"message":"key \u0041KIAIOSFODNN7EXAMPLE"}"#,
+            ),
+            Some("json"),
+        );
+        assert_eq!(
+            docs[0]["message"],
+            "db https://deploy:[MASKED:url_password]@db.internal/app"
+        );
+        assert_eq!(
+            docs[1]["json"]["url"],
+            "https://deploy:[MASKED:url_password]@db"
+        );
+        assert_eq!(docs[2]["message"], "key [MASKED:aws_access_key]");
+        for d in &docs {
+            let text = d.to_string();
+            assert!(
+                !text.contains("Zq7hunter2") && !text.contains("IOSFODNN7"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_payload_scan_decides_like_a_search_of_each_message() {
+        let messages = [
+            r#"login ok password=hunter2 user=bob"#,
+            r#"{\"user\":\"bob\",\"auth\":{\"token\":\"abc\"}}"#,
+            r#"GET /index.html 200 authorized"#,
+            r#"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"#,
+            r#"paid with 4111 1111 1111 1111"#,
+            r#"plain line, nothing to see"#,
+            r#"x-api-key: 9f2c4e7a1b3d5f6081a2c3e4f5061728"#,
+            r#"{\"level\":\"info\",\"msg\":\"cache key refreshed\"}"#,
+            r#"url https:\/\/user:pw1234@example.com"#,
+            r#"SK0123456789abcdef0123456789abcdef twilio"#,
+        ];
+        let events: Vec<String> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!(r#"{{"id":"{i}","timestamp":0,"message":"{m}"}}"#))
+            .collect();
+        let json = payload(&events.join(","));
+        let payload = cloudwatch::parse(json.as_bytes()).unwrap();
+        let mut ctx = RecordContext::default();
+        ctx.set(&SOURCE, &payload);
+        let write_all = |scan: bool| {
+            let mut w = DocumentWriter::new(Some("json"), default_masker());
+            w.set_ingested(1_795_320_001_000);
+            if scan {
+                w.begin_payload(&payload);
+            }
+            let mut out = Vec::new();
+            for e in &payload.log_events {
+                w.write(&mut out, &ctx, e).unwrap();
+                out.push(b'\n');
+            }
+            (String::from_utf8(out).unwrap(), w.take_counts())
+        };
+        let (scanned, scanned_counts) = write_all(true);
+        let (alone, alone_counts) = write_all(false);
+        assert_eq!(scanned, alone);
+        assert_eq!(scanned_counts, alone_counts);
+        assert_eq!(scanned_counts.total(), 7, "{scanned_counts:?}");
     }
 
     #[test]

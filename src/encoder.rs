@@ -154,6 +154,7 @@ impl Encoder {
                             continue;
                         }
                         self.context.set(&source, &payload);
+                        self.writer.begin_payload(&payload);
                         for log_event in &payload.log_events {
                             summary.events += 1;
                             self.id.clear();

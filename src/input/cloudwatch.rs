@@ -32,6 +32,8 @@ pub struct Payload<'a> {
     pub log_group: Cow<'a, str>,
     pub log_stream: Cow<'a, str>,
     pub log_events: Vec<LogEvent<'a>>,
+    /// The payload's JSON text, which the events' messages borrow from.
+    pub text: &'a [u8],
 }
 
 /// One log event.
@@ -127,6 +129,7 @@ pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
             log_group: wire.log_group,
             log_stream: wire.log_stream,
             log_events: Vec::new(),
+            text: bytes,
         });
     }
     if wire.log_group.is_empty() {
@@ -171,6 +174,7 @@ pub fn parse(bytes: &[u8]) -> Result<Payload<'_>, DecodeError> {
         log_group: wire.log_group,
         log_stream: wire.log_stream,
         log_events,
+        text: bytes,
     })
 }
 

@@ -9,7 +9,7 @@
 
 use super::keys::KeyClass;
 use super::text::{balanced_end, is_placeholder};
-use super::{MaskCounts, Masker};
+use super::{card, MaskCounts, Masker};
 use crate::document::{push_str, unescape_json_string};
 
 #[derive(Clone, Copy)]
@@ -36,6 +36,11 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
     let mut bytes_out = Vec::new();
     let mut copied = 0; // bytes of `json` already copied to `out`
     let mut i = 0;
+    // Literal hits in the whole document: a string value without one (and without a card
+    // candidate) cannot change, so it is not searched again on its own.
+    let mut hits = Vec::new();
+    let prescanned = masker.literal_hits(json, &mut hits);
+    let mut next_hit = 0;
 
     // Replaces json[start..end] with a marker for `secret`, copying what precedes it first.
     let mut splice = |out: &mut String,
@@ -106,7 +111,14 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
                         }
                     } else {
                         masked.clear();
-                        if masker.mask_text_into(text, &mut masked, counts) {
+                        while hits.get(next_hit).is_some_and(|&h| h <= i) {
+                            next_hit += 1;
+                        }
+                        let searched = !prescanned
+                            || hits.get(next_hit).is_some_and(|&h| h < end)
+                            || may_hide_literal(inner)
+                            || card::may_contain(text);
+                        if searched && masker.mask_text_into(text, &mut masked, counts) {
                             // The string keeps its place, re-escaped around the markers.
                             out.push_str(&json[copied..i]);
                             bytes_out.clear();
@@ -153,6 +165,12 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
         out.push_str(json);
     }
     changed
+}
+
+/// Whether the escaped string `inner` may hold a literal its escaped form does not show:
+/// `\u0041KIA` is `AKIA`, `https:\/\/` is `https://`.
+fn may_hide_literal(inner: &str) -> bool {
+    inner.contains("\\u") || inner.contains("\\/")
 }
 
 /// End (exclusive, after the closing quote) of the string starting at `start`.

@@ -153,7 +153,7 @@ impl Prefilter {
 
     /// Calls `visit(pattern, start)` for every match until it returns true; returns whether
     /// it did.
-    fn any(&self, text: &str, mut visit: impl FnMut(usize, usize) -> bool) -> bool {
+    fn any(&self, text: &[u8], mut visit: impl FnMut(usize, usize) -> bool) -> bool {
         match self {
             Prefilter::Packed(s, order) => s
                 .find_iter(text)
@@ -291,6 +291,30 @@ fn teddy_order(patterns: &[String]) -> Vec<usize> {
     order
 }
 
+/// The literal hits of one CloudWatch Logs payload ([`Masker::scan_payload`]); reused from
+/// payload to payload.
+#[derive(Debug, Default)]
+pub struct PayloadScan {
+    /// Offset in the payload and what starts there, in ascending offsets.
+    hits: Vec<(usize, Found)>,
+    /// The first hit not yet passed by a message.
+    next: usize,
+    /// Where the scanned payload lies (addresses only, never read through): messages outside
+    /// it are searched on their own.
+    range: std::ops::Range<usize>,
+    /// False when the hits cannot decide (masking off, detectors that run on every line).
+    valid: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    Stem(usize),
+    Trigger(usize),
+    Short(usize),
+    /// `\u` or `\/`: the message goes the slow way.
+    Escape,
+}
+
 /// The compiled masking engine. Build once, share everywhere.
 pub struct Masker {
     /// Finds the key stems ([`keys::TRIGGER_STEMS`] and `MASK_KEYS` words, in lower,
@@ -308,9 +332,10 @@ pub struct Masker {
     /// Trigger literals too short for the SIMD searcher, each searched on its own (`memmem`
     /// keeps a SIMD path for 2-byte needles, `str::contains` does not).
     short: Vec<(memmem::Finder<'static>, u64)>,
-    /// `\u` in escaped text: such a line always takes the slow path (see
+    /// `\u` and `\/` in escaped text: such a line always takes the slow path (see
     /// [`Masker::must_mask_escaped`]).
     unicode_escape: memmem::Finder<'static>,
+    slash_escape: memmem::Finder<'static>,
     detectors: Vec<Detector>,
     /// Detectors that run on every line (custom patterns, PII without a literal).
     always: u64,
@@ -448,6 +473,7 @@ impl Masker {
                 .map(|(l, r)| (memmem::Finder::new(l.as_bytes()).into_owned(), r))
                 .collect(),
             unicode_escape: memmem::Finder::new(b"\\u"),
+            slash_escape: memmem::Finder::new(b"\\/"),
             detectors,
             always,
             keys,
@@ -476,11 +502,98 @@ impl Masker {
     }
 
     /// Whether the still-escaped content of a JSON string must be unescaped and masked:
-    /// [`Masker::might_match`] on the escaped text, except that a `\uXXXX` escape can hide a
-    /// trigger literal, so such text always goes the slow way.
+    /// [`Masker::might_match`] on the escaped text, except that an escape can hide a trigger
+    /// literal (`\u0041KIA…` is `AKIA…`, `https:\/\/` is `https://`), so such text always
+    /// goes the slow way.
     pub fn must_mask_escaped(&self, escaped: &str) -> bool {
         self.enabled
-            && (self.unicode_escape.find(escaped.as_bytes()).is_some() || self.might_match(escaped))
+            && (self.unicode_escape.find(escaped.as_bytes()).is_some()
+                || self.slash_escape.find(escaped.as_bytes()).is_some()
+                || self.might_match(escaped))
+    }
+
+    /// Searches a whole CloudWatch Logs payload (its JSON text) for every prefilter literal
+    /// and escape at once, for [`Masker::must_mask_escaped_in`] to decide message by message.
+    ///
+    /// One search over the payload costs ~40 % less than one per message (the searchers' setup
+    /// and their slower path for a haystack's last bytes are paid once), and the answer is the
+    /// same: no literal holds a `"`, so no match straddles the quotes around a message, and
+    /// inside a message the matches are those a search of the message alone finds.
+    pub fn scan_payload(&self, payload: &[u8], scan: &mut PayloadScan) {
+        scan.hits.clear();
+        scan.next = 0;
+        let start = payload.as_ptr() as usize;
+        scan.range = start..start + payload.len();
+        scan.valid = self.enabled && self.always == 0;
+        if !scan.valid {
+            return;
+        }
+        let hits = &mut scan.hits;
+        self.stems.any(payload, |pattern, start| {
+            hits.push((start, Found::Stem(pattern)));
+            false
+        });
+        self.triggers.any(payload, |pattern, start| {
+            hits.push((start, Found::Trigger(pattern)));
+            false
+        });
+        for (i, (finder, _)) in self.short.iter().enumerate() {
+            hits.extend(finder.find_iter(payload).map(|at| (at, Found::Short(i))));
+        }
+        for finder in [&self.unicode_escape, &self.slash_escape] {
+            hits.extend(finder.find_iter(payload).map(|at| (at, Found::Escape)));
+        }
+        hits.sort_unstable_by_key(|&(at, _)| at);
+    }
+
+    /// [`Masker::must_mask_escaped`] for a message of the payload last given to
+    /// [`Masker::scan_payload`], from that scan's hits. Messages must come in payload order;
+    /// text from anywhere else is searched on its own.
+    pub fn must_mask_escaped_in(&self, escaped: &str, scan: &mut PayloadScan) -> bool {
+        let start = escaped.as_ptr() as usize;
+        let inside = scan.range.start <= start && start + escaped.len() <= scan.range.end;
+        if !scan.valid || !inside {
+            return self.must_mask_escaped(escaped);
+        }
+        let offset = start - scan.range.start;
+        let end = offset + escaped.len();
+        let hits = &scan.hits;
+        let mut i = scan.next;
+        if i > 0 && hits.get(i - 1).is_some_and(|&(at, _)| at >= offset) {
+            // Out of payload order after all: find the first hit again.
+            i = hits.partition_point(|&(at, _)| at < offset);
+        }
+        while hits.get(i).is_some_and(|&(at, _)| at < offset) {
+            i += 1;
+        }
+        let mut run = 0u64;
+        let mut examined_to = 0;
+        let mut sensitive_key = false;
+        while let Some(&(at, found)) = hits.get(i).filter(|&&(at, _)| at < end) {
+            i += 1;
+            let at = at - offset;
+            match found {
+                Found::Escape => {
+                    sensitive_key = true;
+                    break;
+                }
+                Found::Stem(pattern) => {
+                    run |= self.stems_run[pattern];
+                    if at >= examined_to {
+                        let (key, key_end) = text::key_around(escaped, at);
+                        examined_to = key_end;
+                        if self.keys.classify(key).is_some() {
+                            sensitive_key = true;
+                            break;
+                        }
+                    }
+                }
+                Found::Trigger(pattern) => run |= self.triggers_run[pattern],
+                Found::Short(k) => run |= self.short.get(k).map_or(0, |(_, r)| *r),
+            }
+        }
+        scan.next = i;
+        sensitive_key || self.confirmed(escaped, run)
     }
 
     /// Whether `text` may contain something to mask. False means masking would change
@@ -500,7 +613,7 @@ impl Masker {
         // Hits inside a key already examined are skipped: each byte is widened over once.
         let mut examined_to = 0;
         let mut run = 0u64;
-        let sensitive_key = self.stems.any(text, |pattern, start| {
+        let sensitive_key = self.stems.any(text.as_bytes(), |pattern, start| {
             run |= self.stems_run[pattern];
             if start < examined_to {
                 return false;
@@ -512,7 +625,11 @@ impl Masker {
         if sensitive_key {
             return true;
         }
-        let run = run | self.detectors_to_run(text);
+        self.confirmed(text, run | self.detectors_to_run(text))
+    }
+
+    /// Whether one of the detectors in `run` matches `text`, or `text` holds a card number.
+    fn confirmed(&self, text: &str, run: u64) -> bool {
         let confirmed = self
             .detectors
             .iter()
@@ -529,17 +646,42 @@ impl Masker {
                 run |= r;
             }
         }
-        self.triggers.any(text, |pattern, _| {
+        self.triggers.any(text.as_bytes(), |pattern, _| {
             run |= self.triggers_run[pattern];
             false
         });
         run
     }
 
+    /// Appends the start offset of every literal the prefilter searches for (key stems and
+    /// detector triggers) in `text`, in ascending order, and returns true — or returns false
+    /// when literals alone cannot tell a clean string (detectors that run on every line).
+    ///
+    /// [`json::mask_json`] scans a whole document once with it and masks as text only the
+    /// strings holding a hit, instead of searching every string value on its own. The
+    /// literals never contain `"` or `\`, so a hit never straddles a string's quotes or
+    /// hides one inside it.
+    pub(crate) fn literal_hits(&self, text: &str, hits: &mut Vec<usize>) -> bool {
+        if self.always != 0 || !self.enabled {
+            return false;
+        }
+        let mut record = |_, start| {
+            hits.push(start);
+            false
+        };
+        self.stems.any(text.as_bytes(), &mut record);
+        self.triggers.any(text.as_bytes(), &mut record);
+        for (finder, _) in &self.short {
+            hits.extend(finder.find_iter(text.as_bytes()));
+        }
+        hits.sort_unstable();
+        true
+    }
+
     /// Which detectors to run on `text`, and the offsets of key-stem hits.
     fn scan(&self, text: &str, key_hits: &mut Vec<usize>) -> u64 {
         let mut run = self.always;
-        self.stems.any(text, |pattern, start| {
+        self.stems.any(text.as_bytes(), |pattern, start| {
             run |= self.stems_run[pattern];
             key_hits.push(start);
             false

@@ -238,3 +238,47 @@ fn authorization_with_a_quote_after_the_scheme_is_idempotent() {
     let once = m.mask_text(input).into_owned();
     assert_eq!(m.mask_text(&once), once, "first pass: {once:?}");
 }
+
+#[test]
+fn json_strings_are_masked_when_only_their_unescaped_text_shows_the_secret() {
+    // The document is searched once for literals in its escaped form; strings whose escapes
+    // can hide a literal (`\/`, `\u`) are masked on their own text anyway.
+    let m = masker();
+    let cases = [
+        (
+            r#"{"a":"x","url":"https:\/\/deploy:s3cr3tPass@db.internal\/app"}"#,
+            r#"{"a":"x","url":"https://deploy:[MASKED:url_password]@db.internal/app"}"#,
+        ),
+        (
+            r#"{"a":"x","id":"\u0041KIAIOSFODNN7EXAMPLE"}"#,
+            r#"{"a":"x","id":"[MASKED:aws_access_key]"}"#,
+        ),
+        (
+            r#"{"n":"pay with 4111 1111 1111 1111 now","ok":"clean text"}"#,
+            r#"{"n":"pay with [MASKED:card_number] now","ok":"clean text"}"#,
+        ),
+        (
+            r#"{"ok":"clean","msg":"retry with\nBearer abcdefghijklmnopqrstuv"}"#,
+            r#"{"ok":"clean","msg":"retry with\nBearer [MASKED:bearer_token]"}"#,
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(m.mask_json(input), want, "{input}");
+    }
+}
+
+#[test]
+fn literals_cannot_straddle_a_json_string() {
+    // `Masker::literal_hits` relies on it: no prefilter literal holds a quote or a backslash.
+    for spec in crate::mask::detectors::SECRETS
+        .iter()
+        .chain(crate::mask::detectors::PII)
+    {
+        for t in spec.triggers {
+            assert!(!t.contains(['"', '\\']), "{}: {t}", spec.name);
+        }
+    }
+    for stem in crate::mask::keys::TRIGGER_STEMS {
+        assert!(stem.bytes().all(|b| b.is_ascii_alphanumeric()), "{stem}");
+    }
+}
