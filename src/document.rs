@@ -724,6 +724,8 @@ mod tests {
             r#"{\"level\":\"info\",\"msg\":\"cache key refreshed\"}"#,
             r#"url https:\/\/user:pw1234@example.com"#,
             r#"SK0123456789abcdef0123456789abcdef twilio"#,
+            r#"GET https://example.com/orders?page=2 200 (user@example.com)"#,
+            r#"fetch https://svc:pw9876@api.example.com/x"#,
         ];
         let events: Vec<String> = messages
             .iter()
@@ -751,7 +753,9 @@ mod tests {
         let (alone, alone_counts) = write_all(false);
         assert_eq!(scanned, alone);
         assert_eq!(scanned_counts, alone_counts);
-        assert_eq!(scanned_counts.total(), 7, "{scanned_counts:?}");
+        assert_eq!(scanned_counts.total(), 8, "{scanned_counts:?}");
+        assert!(scanned.contains("https://example.com/orders?page=2 200 (user@example.com)"));
+        assert!(scanned.contains("https://svc:[MASKED:url_password]@api.example.com/x"));
     }
 
     #[test]

@@ -44,5 +44,5 @@ pub fn close(out: &mut Vec<u8>, obj: Obj) {
 
 /// A JSON string. Writing into a `Vec` cannot fail, so the `io::Result` carries nothing.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
+    crate::document::push_str(out, s);
 }

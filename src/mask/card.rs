@@ -12,7 +12,7 @@ pub fn find(text: &str, out: &mut Vec<(usize, usize)>) {
     let mut i = 0;
     while i < bytes.len() {
         if !bytes[i].is_ascii_digit() {
-            i += 1;
+            i = next_digit(bytes, i + 1);
             continue;
         }
         let start = i;
@@ -54,6 +54,32 @@ pub fn find(text: &str, out: &mut Vec<(usize, usize)>) {
             i += 1;
         }
     }
+}
+
+/// The offset of the first digit at or after `from` (`bytes.len()` if none), eight bytes at
+/// a time: most of a line is not digits.
+fn next_digit(bytes: &[u8], mut from: usize) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    while let Some(word) = bytes.get(from..from + 8) {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        // Bit 7 of each byte below 0x80 that is at least '0' and not at least ':' (exact per
+        // byte: the additions never carry out of a byte).
+        let low = x & LOW7;
+        let digits = (low + ONES * u64::from(0x80 - b'0'))
+            & !(low + ONES * u64::from(0x80 - b':'))
+            & !x
+            & HIGH;
+        if digits != 0 {
+            return from + (digits.trailing_zeros() / 8) as usize;
+        }
+        from += 8;
+    }
+    bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+        .map_or(bytes.len(), |p| from + p)
 }
 
 /// Whether `text` may hold a card number: a cheap test that [`find`] would find nothing when
@@ -518,6 +544,27 @@ mod tests {
             "",
         ] {
             assert!(!may_contain(clean), "{clean}");
+        }
+    }
+
+    #[test]
+    fn next_digit_finds_the_first_digit() {
+        let text = "abcdefghij5klmnop7é9 z0";
+        for from in 0..=text.len() {
+            let want = text
+                .bytes()
+                .skip(from)
+                .position(|b| b.is_ascii_digit())
+                .map_or(text.len(), |p| from + p);
+            assert_eq!(next_digit(text.as_bytes(), from), want, "{from}");
+        }
+        let all: Vec<u8> = (0..=255u8).collect();
+        for from in 0..all.len() {
+            let want = all[from..]
+                .iter()
+                .position(u8::is_ascii_digit)
+                .map_or(all.len(), |p| from + p);
+            assert_eq!(next_digit(&all, from), want, "{from}");
         }
     }
 

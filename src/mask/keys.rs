@@ -231,15 +231,16 @@ impl KeyRules {
         if !self.may_be_sensitive(&buf[..n]) {
             return None;
         }
-        let norm = std::str::from_utf8(&buf[..n]).unwrap_or_default();
-        if norm.is_empty() || NOT_SECRET.contains(&norm) {
+        // ASCII letters and digits: compared as bytes, no UTF-8 check needed.
+        let norm = &buf[..n];
+        if norm.is_empty() || NOT_SECRET.iter().any(|s| s.as_bytes() == norm) {
             return None;
         }
-        if self.extra.iter().any(|e| norm.ends_with(e.as_str())) {
+        if self.extra.iter().any(|e| norm.ends_with(e.as_bytes())) {
             return Some(KeyClass("custom_key"));
         }
         // `password_confirmation`, `token_value`, `secret2`: a secret with a qualifier after it.
-        let last = |t: &str| usize::from(*t.as_bytes().last().unwrap_or(&0));
+        let last = |t: &[u8]| usize::from(*t.last().unwrap_or(&0));
         let head = bits(u64::from(self.qualifiers_ending[last(norm)]))
             .map(|i| QUALIFIERS[i])
             .find(|q| ends_with(norm, q) && norm.len() - q.len() >= 3)
@@ -251,7 +252,7 @@ impl KeyRules {
             .find(|(s, _)| ends_with(head, s))
         {
             // `pan` only as a whole key or the last word (`card_pan`), not in `company`.
-            if norm.ends_with("pan") && !last_word_is(key, "pan") {
+            if norm.ends_with(b"pan") && !last_word_is(key, "pan") {
                 return None;
             }
             return Some(KeyClass(class));
@@ -278,9 +279,13 @@ fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
 
 /// `str::ends_with`, comparing the last byte before calling `memcmp`: classification runs
 /// for every key-like word near a stem, and most suffixes differ in their last byte.
-fn ends_with(text: &str, suffix: &str) -> bool {
-    let (t, s) = (text.as_bytes(), suffix.as_bytes());
-    t.len() >= s.len() && t.last() == s.last() && t.ends_with(s)
+fn ends_with(t: &[u8], suffix: &str) -> bool {
+    let s = suffix.as_bytes();
+    // A byte loop, not `<[u8]>::ends_with`: suffixes are a few bytes, a `memcmp` call costs
+    // more than comparing them.
+    t.len() >= s.len()
+        && t.last() == s.last()
+        && t.iter().rev().zip(s.iter().rev()).all(|(a, b)| a == b)
 }
 
 /// Lowercased ASCII letters and digits of `key`.

@@ -329,6 +329,10 @@ pub struct Masker {
     /// detector `i` must run.
     triggers: Prefilter,
     triggers_run: Vec<u64>,
+    /// The `url_password` detector's bit and the trigger pattern `://`: that literal is in
+    /// most access-log lines, but a URL only holds a password when `@` follows in its
+    /// authority, which a byte loop tells far more cheaply than the regex.
+    url_password: (u64, Option<usize>),
     /// Trigger literals too short for the SIMD searcher, each searched on its own (`memmem`
     /// keeps a SIMD path for 2-byte needles, `str::contains` does not).
     short: Vec<(memmem::Finder<'static>, u64)>,
@@ -468,6 +472,13 @@ impl Masker {
             stems_run,
             triggers: Prefilter::new(&patterns)?,
             triggers_run,
+            url_password: (
+                detectors
+                    .iter()
+                    .position(|d| d.name == "url_password")
+                    .map_or(0, |i| 1 << i),
+                patterns.iter().position(|p| p == "://"),
+            ),
             short: short
                 .into_iter()
                 .map(|(l, r)| (memmem::Finder::new(l.as_bytes()).into_owned(), r))
@@ -588,7 +599,14 @@ impl Masker {
                         }
                     }
                 }
-                Found::Trigger(pattern) => run |= self.triggers_run[pattern],
+                Found::Trigger(pattern) => {
+                    let mut bits = self.triggers_run[pattern];
+                    let (url_bit, url_pattern) = self.url_password;
+                    if url_pattern == Some(pattern) && !authority_has_at(escaped, at) {
+                        bits &= !url_bit;
+                    }
+                    run |= bits;
+                }
                 Found::Short(k) => run |= self.short.get(k).map_or(0, |(_, r)| *r),
             }
         }
@@ -872,6 +890,18 @@ impl Masker {
         let digits: Vec<u8> = token.bytes().map(|b| b.wrapping_sub(b'0')).collect();
         digits.iter().all(|&d| d < 10) && card::is_card(&digits)
     }
+}
+
+/// Whether an `@` follows the `://` at `at` inside the URL's authority (before any whitespace,
+/// `/`, `?` or `#`, and within the 513 bytes `user:password` may take): a URL without one holds
+/// no password for the `url_password` detector to find.
+fn authority_has_at(text: &str, at: usize) -> bool {
+    let authority = text.as_bytes().get(at + 3..).unwrap_or_default();
+    authority
+        .iter()
+        .take(514)
+        .take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'/' | b'?' | b'#'))
+        .any(|&b| b == b'@')
 }
 
 /// Byte ranges of `[MASKED:…]` markers in `text`.

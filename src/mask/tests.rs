@@ -282,3 +282,24 @@ fn literals_cannot_straddle_a_json_string() {
         assert!(stem.bytes().all(|b| b.is_ascii_alphanumeric()), "{stem}");
     }
 }
+
+#[test]
+fn url_authority_test_agrees_with_the_url_detector() {
+    use super::authority_has_at;
+    for (text, has) in [
+        ("https://user:pw@host/x", true),
+        ("https://host/path@v2", false),
+        ("https://host?next=a@b", false),
+        ("postgres://u:p@db:5432", true),
+        ("s3://bucket/key", false),
+        ("https://user:pw @host", false),
+        ("x://", false),
+    ] {
+        let at = text.find("://").unwrap();
+        assert_eq!(authority_has_at(text, at), has, "{text}");
+        // Never false where the detector would mask something.
+        if !has {
+            assert_eq!(masker().mask_text(text), text, "{text}");
+        }
+    }
+}
