@@ -122,6 +122,10 @@ struct Detector {
     regex: Regex,
     validate: Option<fn(&str) -> bool>,
     finder: Option<detectors::Finder>,
+    /// The masked span is the whole match (no group, or group 1 spans the pattern but for
+    /// word boundaries): matches are found without resolving captures, a second pass the
+    /// regex engine would otherwise make over every match.
+    whole: bool,
 }
 
 enum Prefilter {
@@ -383,6 +387,7 @@ impl Masker {
             }
             detectors.push(Detector {
                 name: spec.name,
+                whole: masks_whole_match(&regex),
                 regex,
                 validate: spec.validate,
                 finder: spec.finder,
@@ -408,6 +413,7 @@ impl Masker {
             always |= 1 << detectors.len();
             detectors.push(Detector {
                 name: "custom_pattern",
+                whole: masks_whole_match(&regex),
                 regex,
                 validate: None,
                 finder: None,
@@ -777,22 +783,26 @@ impl Masker {
                 }));
                 continue;
             }
-            for caps in d.regex.captures_iter(text) {
-                let Some(m) = caps.get(1).or_else(|| caps.get(0)) else {
-                    continue;
-                };
-                if m.is_empty() || marker_len(&text[m.start()..]).is_some() {
-                    continue;
+            let mut push = |m: regex::Match<'_>| {
+                let keep = !m.is_empty()
+                    && marker_len(&text[m.start()..]).is_none()
+                    && d.validate.is_none_or(|v| v(m.as_str()));
+                if keep {
+                    spans.push(Span {
+                        start: m.start(),
+                        end: m.end(),
+                        name: d.name,
+                        wrap: Wrap::None,
+                    });
                 }
-                if d.validate.is_some_and(|v| !v(m.as_str())) {
-                    continue;
-                }
-                spans.push(Span {
-                    start: m.start(),
-                    end: m.end(),
-                    name: d.name,
-                    wrap: Wrap::None,
-                });
+            };
+            if d.whole {
+                d.regex.find_iter(text).for_each(&mut push);
+            } else {
+                d.regex
+                    .captures_iter(text)
+                    .filter_map(|caps| caps.get(1).or_else(|| caps.get(0)))
+                    .for_each(&mut push);
             }
         }
         if card::may_contain(text) {
@@ -900,8 +910,50 @@ fn authority_has_at(text: &str, at: usize) -> bool {
     authority
         .iter()
         .take(514)
-        .take_while(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'/' | b'?' | b'#'))
+        .take_while(|b| {
+            !matches!(
+                b,
+                b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b'/' | b'?' | b'#'
+            )
+        })
         .any(|&b| b == b'@')
+}
+
+/// Whether the span a detector masks (capture group 1, else the whole match) is always the
+/// whole match: the pattern has no group, or its first group spans all of it but for
+/// zero-width `(?-u:\b)` boundaries at either end.
+fn masks_whole_match(regex: &Regex) -> bool {
+    const BOUNDARY: &str = "(?-u:\\b)";
+    if regex.captures_len() == 1 {
+        return true;
+    }
+    let pattern = regex.as_str();
+    let inner = pattern.strip_prefix(BOUNDARY).unwrap_or(pattern);
+    let inner = inner.strip_suffix(BOUNDARY).unwrap_or(inner);
+    if !inner.starts_with('(') || inner.starts_with("(?") {
+        return false;
+    }
+    // Where the group opened at 0 closes: escapes and character classes hold no group
+    // parentheses.
+    let bytes = inner.as_bytes();
+    let (mut depth, mut i, mut in_class) = (0usize, 0, false);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'(' if !in_class => depth += 1,
+            b')' if !in_class => {
+                depth -= 1;
+                if depth == 0 {
+                    return i == bytes.len() - 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Byte ranges of `[MASKED:…]` markers in `text`.

@@ -303,3 +303,27 @@ fn url_authority_test_agrees_with_the_url_detector() {
         }
     }
 }
+
+#[test]
+fn whole_match_detectors_are_recognised() {
+    use super::masks_whole_match;
+    use regex::Regex;
+    for (pattern, whole) in [
+        (r"(?-u:\b)((?:AKIA|ASIA)[A-Z0-9]{16})(?-u:\b)", true),
+        (
+            r"(?-u:\b)(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,})",
+            true,
+        ),
+        (r"EMP-[0-9]{6}", true),
+        (r"(a)(b)", false),
+        (r"(a)+", false),
+        (r"(?:x)(a)", false),
+        (r"(a[)])b", false),
+        (r"(a\))", true),
+        (r"Bearer\s+([A-Za-z0-9]{8,})", false),
+        (r"(?-u:\b)(?:Bearer|bearer)\s+([A-Za-z0-9]+)", false),
+    ] {
+        let regex = Regex::new(pattern).unwrap();
+        assert_eq!(masks_whole_match(&regex), whole, "{pattern}");
+    }
+}
