@@ -226,11 +226,19 @@ impl KeyRules {
         if key.len() > 128 {
             return None;
         }
-        let mut buf = [0u8; 128];
-        let n = normalize_into(key, &mut buf);
-        if !self.may_be_sensitive(&buf[..n]) {
+        // The test on the last two normalized bytes first: most words near a stem fail it,
+        // and then the key is not normalized at all.
+        let mut tail = [0u8; 2];
+        let mut tail_len = 0;
+        for b in key.bytes().rev().filter(u8::is_ascii_alphanumeric).take(2) {
+            tail_len += 1;
+            tail[2 - tail_len] = b.to_ascii_lowercase();
+        }
+        if !self.may_be_sensitive(&tail[2 - tail_len..]) {
             return None;
         }
+        let mut buf = [0u8; 128];
+        let n = normalize_into(key, &mut buf);
         // ASCII letters and digits: compared as bytes, no UTF-8 check needed.
         let norm = &buf[..n];
         if norm.is_empty() || NOT_SECRET.iter().any(|s| s.as_bytes() == norm) {

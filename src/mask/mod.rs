@@ -762,11 +762,30 @@ impl Masker {
         if !self.enabled {
             return false;
         }
-        let mut spans = Vec::new();
-        let mut key_hits = Vec::new();
-        let run = self.scan(text, &mut key_hits);
+        // The span and hit lists are kept per thread: this runs for every line and JSON
+        // string that holds a literal.
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let (spans, key_hits) = &mut *scratch;
+                spans.clear();
+                key_hits.clear();
+                self.mask_text_with(text, out, counts, spans, key_hits)
+            }
+            Err(_) => self.mask_text_with(text, out, counts, &mut Vec::new(), &mut Vec::new()),
+        })
+    }
+
+    fn mask_text_with(
+        &self,
+        text: &str,
+        out: &mut String,
+        counts: &mut MaskCounts,
+        spans: &mut Vec<Span>,
+        key_hits: &mut Vec<usize>,
+    ) -> bool {
+        let run = self.scan(text, key_hits);
         if !key_hits.is_empty() {
-            text::key_value_spans(text, &self.keys, &key_hits, &mut spans);
+            text::key_value_spans(text, &self.keys, key_hits, spans);
         }
         for (i, d) in self.detectors.iter().enumerate() {
             if run & (1 << i) == 0 {
@@ -823,7 +842,7 @@ impl Masker {
         if spans.is_empty() {
             return false;
         }
-        self.render(text, &mut spans, out, counts);
+        self.render(text, spans, out, counts);
         true
     }
 
@@ -954,6 +973,13 @@ fn masks_whole_match(regex: &Regex) -> bool {
         i += 1;
     }
     false
+}
+
+thread_local! {
+    /// Reused lists of [`Masker::mask_text_into`]: spans, key-stem hits.
+    static SCRATCH: std::cell::RefCell<(Vec<Span>, Vec<usize>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
 }
 
 /// Byte ranges of `[MASKED:…]` markers in `text`.
