@@ -308,12 +308,14 @@ fn movemask_sse2(v: std::arch::x86_64::__m128i) -> i32 {
     mask
 }
 
+/// # Safety
+/// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-fn movemask_avx2(v: std::arch::x86_64::__m256i) -> i32 {
+unsafe fn movemask_avx2(v: std::arch::x86_64::__m256i) -> i32 {
     let mask: i32;
-    // SAFETY: `vpmovmskb` only reads the register; the function requires AVX2.
+    // SAFETY: `vpmovmskb` only reads the register; the caller guarantees AVX2.
     unsafe {
         std::arch::asm!(
             "vpmovmskb {mask:e}, {v}",

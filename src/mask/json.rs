@@ -26,20 +26,59 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
         out.push_str(json);
         return false;
     }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => mask_json_with(masker, json, out, counts, &mut scratch),
+        Err(_) => mask_json_with(masker, json, out, counts, &mut Scratch::default()),
+    })
+}
+
+/// The working buffers of [`mask_json`], kept per thread.
+#[derive(Default)]
+struct Scratch {
+    stack: Vec<Frame>,
+    unescaped: String,
+    masked: String,
+    bytes_out: Vec<u8>,
+    hits: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch {
+            stack: Vec::new(),
+            unescaped: String::new(),
+            masked: String::new(),
+            bytes_out: Vec::new(),
+            hits: Vec::new(),
+        })
+    };
+}
+
+fn mask_json_with(
+    masker: &Masker,
+    json: &str,
+    out: &mut String,
+    counts: &mut MaskCounts,
+    scratch: &mut Scratch,
+) -> bool {
+    let Scratch {
+        stack,
+        unescaped,
+        masked,
+        bytes_out,
+        hits,
+    } = scratch;
+    stack.clear();
+    hits.clear();
     let bytes = json.as_bytes();
-    let mut stack: Vec<Frame> = Vec::new();
     let mut pending: Option<KeyClass> = None;
     let mut changed = false;
     let mut changed_text = false;
-    let mut unescaped = String::new();
-    let mut masked = String::new();
-    let mut bytes_out = Vec::new();
     let mut copied = 0; // bytes of `json` already copied to `out`
     let mut i = 0;
     // Literal hits in the whole document: a string value without one (and without a card
     // candidate) cannot change, so it is not searched again on its own.
-    let mut hits = Vec::new();
-    let prescanned = masker.literal_hits(json, &mut hits);
+    let prescanned = masker.literal_hits(json, hits);
     let mut next_hit = 0;
 
     // Replaces json[start..end] with a marker for `secret`, copying what precedes it first.
@@ -92,19 +131,18 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
                     }
                     pending = if inner.contains('\\') {
                         unescaped.clear();
-                        unescape_json_string(inner, &mut unescaped);
-                        masker.keys.classify(&unescaped)
+                        unescape_json_string(inner, unescaped);
+                        masker.keys.classify(unescaped)
                     } else {
                         masker.keys.classify(inner)
                     };
                 } else {
                     unescaped.clear();
-                    let text =
-                        if inner.contains('\\') && unescape_json_string(inner, &mut unescaped) {
-                            unescaped.as_str()
-                        } else {
-                            inner
-                        };
+                    let text = if inner.contains('\\') && unescape_json_string(inner, unescaped) {
+                        unescaped.as_str()
+                    } else {
+                        inner
+                    };
                     if let Some(class) = pending.take() {
                         if !is_placeholder(text) {
                             splice(out, &mut copied, (i, end), class.0, text, counts);
@@ -118,12 +156,12 @@ pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut Mas
                             || hits.get(next_hit).is_some_and(|&h| h < end)
                             || may_hide_literal(inner)
                             || card::may_contain(text);
-                        if searched && masker.mask_text_into(text, &mut masked, counts) {
+                        if searched && masker.mask_text_into(text, masked, counts) {
                             // The string keeps its place, re-escaped around the markers.
                             out.push_str(&json[copied..i]);
                             bytes_out.clear();
-                            push_str(&mut bytes_out, &masked);
-                            out.push_str(&String::from_utf8_lossy(&bytes_out));
+                            push_str(bytes_out, masked);
+                            out.push_str(&String::from_utf8_lossy(bytes_out));
                             copied = end;
                             changed_text = true;
                         }
