@@ -138,7 +138,8 @@ fn mask_json_with(
                     };
                 } else {
                     unescaped.clear();
-                    let text = if inner.contains('\\') && unescape_json_string(inner, unescaped) {
+                    let escaped = inner.contains('\\');
+                    let text = if escaped && unescape_json_string(inner, unescaped) {
                         unescaped.as_str()
                     } else {
                         inner
@@ -154,8 +155,8 @@ fn mask_json_with(
                         }
                         let searched = !prescanned
                             || hits.get(next_hit).is_some_and(|&h| h < end)
-                            || may_hide_literal(inner)
-                            || card::may_contain(text);
+                            || card::may_contain(text)
+                            || escaped && may_hide_literal(inner);
                         if searched && masker.mask_text_into(text, masked, counts) {
                             // The string keeps its place, re-escaped around the markers.
                             out.push_str(&json[copied..i]);
@@ -208,7 +209,8 @@ fn mask_json_with(
 /// Whether the escaped string `inner` may hold a literal its escaped form does not show:
 /// `\u0041KIA` is `AKIA`, `https:\/\/` is `https://`.
 fn may_hide_literal(inner: &str) -> bool {
-    inner.contains("\\u") || inner.contains("\\/")
+    let bytes = inner.as_bytes();
+    memchr::memchr_iter(b'\\', bytes).any(|i| matches!(bytes.get(i + 1), Some(b'u' | b'/')))
 }
 
 /// End (exclusive, after the closing quote) of the string starting at `start`.
