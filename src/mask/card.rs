@@ -8,8 +8,34 @@
 
 /// Byte ranges of card numbers in `text`, appended to `out`.
 pub fn find(text: &str, out: &mut Vec<(usize, usize)>) {
+    find_from(text, 0, out);
+}
+
+/// [`find`] where [`may_contain`] says a card may be, from the first run it flags: the lines
+/// it lets through are long, and the runs before that one cannot hold a card.
+pub fn find_likely(text: &str, out: &mut Vec<(usize, usize)>) {
+    if let Some(flagged) = first_long_run(text) {
+        let bytes = text.as_bytes();
+        // Back to the run's first digit: digits, and spaces or dashes between two digits.
+        let mut start = flagged;
+        while start > 0 {
+            let b = bytes[start - 1];
+            let between = matches!(b, b' ' | b'-')
+                && start >= 2
+                && bytes[start - 2].is_ascii_digit()
+                && bytes[start].is_ascii_digit();
+            if !(b.is_ascii_digit() || between) {
+                break;
+            }
+            start -= 1;
+        }
+        find_from(text, start, out);
+    }
+}
+
+fn find_from(text: &str, from: usize, out: &mut Vec<(usize, usize)>) {
     let bytes = text.as_bytes();
-    let mut i = 0;
+    let mut i = from;
     while i < bytes.len() {
         if !bytes[i].is_ascii_digit() {
             i = next_digit(bytes, i + 1);
@@ -88,9 +114,14 @@ fn next_digit(bytes: &[u8], mut from: usize) -> usize {
 /// or dash between two digits, and that run holds at least 13 digits. Timestamps, ids and
 /// hashes rarely have 13 digits in such a run, so the exact scan seldom follows.
 pub fn may_contain(text: &str) -> bool {
+    first_long_run(text).is_some()
+}
+
+/// The offset of a byte (the last in its block) of the first run [`may_contain`] flags.
+fn first_long_run(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     if bytes.len() < 13 {
-        return false;
+        return None;
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -102,7 +133,7 @@ pub fn may_contain(text: &str) -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn may_contain_avx2(bytes: &[u8]) -> bool {
+unsafe fn may_contain_avx2(bytes: &[u8]) -> Option<usize> {
     scan(bytes, |block| {
         // SAFETY: this closure only runs inside `may_contain_avx2`, on an AVX2 CPU.
         unsafe { masks_of_avx2(block) }
@@ -111,7 +142,7 @@ unsafe fn may_contain_avx2(bytes: &[u8]) -> bool {
 
 /// The block loop of [`may_contain`], for one way of computing a block's masks.
 #[inline(always)]
-fn scan(bytes: &[u8], masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> bool {
+fn scan(bytes: &[u8], masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> Option<usize> {
     let block_count = bytes.len().div_ceil(64);
     let (mut digits, mut separators) = block_masks(bytes, 0, &masks);
     // The previous block's digit bit of its last byte, its run bytes and its digits.
@@ -136,15 +167,16 @@ fn scan(bytes: &[u8], masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> bool {
         long &= long >> 4;
         long &= long >> 5;
         let crossing = runs & 1 != 0 && previous_runs.leading_ones() + runs.trailing_ones() >= 13;
-        if (long != 0 || crossing)
-            && long_run_has_13_digits(
+        if long != 0 || crossing {
+            let found = long_run_with_13_digits(
                 (previous_runs, previous_digits),
                 (runs, digits),
                 long,
                 crossing,
-            )
-        {
-            return true;
+            );
+            if let Some(bit) = found {
+                return Some((block - 1) * 64 + bit as usize);
+            }
         }
         digit_before_block = digits >> 63;
         previous_runs = runs;
@@ -152,27 +184,27 @@ fn scan(bytes: &[u8], masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> bool {
         digits = next_digits;
         separators = next_separators;
     }
-    false
+    None
 }
 
-/// Whether one of the long runs ending in this block holds 13 digits: `long` marks where
-/// 13-byte runs of `runs` start inside the block, `crossing` says the block's first run
-/// continues the previous block's last one. Separators are single and between digits, so a
-/// run of 25 bytes or more always holds 13 digits.
+/// The first of the long runs ending in this block that holds 13 digits, as the bit of its
+/// last byte in the block: `long` marks where 13-byte runs of `runs` start inside the block,
+/// `crossing` says the block's first run continues the previous block's last one. Separators
+/// are single and between digits, so a run of 25 bytes or more always holds 13 digits.
 #[cold]
-fn long_run_has_13_digits(
+fn long_run_with_13_digits(
     (previous_runs, previous_digits): (u64, u64),
     (runs, digits): (u64, u64),
     mut long: u64,
     crossing: bool,
-) -> bool {
+) -> Option<u32> {
     if crossing {
         let before = previous_runs.leading_ones();
         let inside = runs.trailing_ones();
         let count = (previous_digits & !u64::MAX.checked_shr(before).unwrap_or(0)).count_ones()
             + (digits & low_bits(inside)).count_ones();
         if before + inside >= 25 || count >= 13 {
-            return true;
+            return Some(inside - 1);
         }
         long &= !low_bits(inside);
     }
@@ -181,11 +213,11 @@ fn long_run_has_13_digits(
         let len = (runs >> start).trailing_ones();
         let run = low_bits(len) << start;
         if len >= 25 || (digits & run).count_ones() >= 13 {
-            return true;
+            return Some(start + len - 1);
         }
         long &= !run;
     }
-    false
+    None
 }
 
 /// A mask of the `n` low bits (`n` up to 64).
@@ -526,8 +558,19 @@ mod tests {
             // Every way of computing the masks gives the same answer.
             if text.len() >= 13 {
                 let answer = may_contain(&text);
-                assert_eq!(scan(text.as_bytes(), masks_of), answer, "{text:?}");
-                assert_eq!(scan(text.as_bytes(), masks_of_swar), answer, "{text:?}");
+                assert_eq!(
+                    scan(text.as_bytes(), masks_of).is_some(),
+                    answer,
+                    "{text:?}"
+                );
+                assert_eq!(
+                    scan(text.as_bytes(), masks_of_swar).is_some(),
+                    answer,
+                    "{text:?}"
+                );
+                let mut likely = Vec::new();
+                find_likely(&text, &mut likely);
+                assert_eq!(likely, spans, "{text:?}");
             }
         }
         for card in [
