@@ -402,13 +402,15 @@ fn parse_mask(
                 .collect()
         })
         .unwrap_or_default();
-    if extra_keys
-        .iter()
-        .any(|k| !k.bytes().any(|b| b.is_ascii_alphanumeric()))
-    {
+    // The prefilter finds a key by its words; a word needs 2 letters or digits.
+    let has_word = |k: &str| {
+        k.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w.len() >= 2)
+    };
+    if extra_keys.iter().any(|k| !has_word(k)) {
         return Err(ConfigError::new(
             "MASK_KEYS",
-            "expected comma-separated key names containing letters or digits",
+            "expected comma-separated key names, each with a word of at least 2 letters or digits",
         ));
     }
     let extra_patterns: Vec<String> = match get("MASK_PATTERNS") {

@@ -421,17 +421,8 @@ impl Masker {
         }
 
         let keys = KeyRules::new(&config.extra_keys);
-        let extra_stems: Vec<String> = config
-            .extra_keys
-            .iter()
-            .flat_map(|k| {
-                k.split(|c: char| !c.is_ascii_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_ascii_lowercase)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
         let mut stems: Vec<String> = Vec::new();
+        let extra_stems = config.extra_keys.iter().flat_map(|k| extra_key_stems(k));
         for stem in keys::TRIGGER_STEMS
             .iter()
             .map(|s| s.to_string())
@@ -440,9 +431,7 @@ impl Masker {
             let mut capitalized = stem.clone();
             capitalized[..1].make_ascii_uppercase();
             for variant in [stem.clone(), capitalized, stem.to_ascii_uppercase()] {
-                // Stems under 3 bytes would slow the searcher for every stem (2-byte
-                // fingerprints); keys holding one are still found by their other words.
-                if variant.len() >= 3 && !stems.contains(&variant) {
+                if !stems.contains(&variant) {
                     stems.push(variant);
                 }
             }
@@ -980,6 +969,36 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<(Vec<Span>, Vec<usize>)> = const {
         std::cell::RefCell::new((Vec::new(), Vec::new()))
     };
+}
+
+/// The words of a `MASK_KEYS` key the stem searcher looks for, lower-cased: split at
+/// separators and camelCase humps (`memberNo` → `member`, `no`), the words of 3 bytes or more
+/// — shorter ones would make the searcher compare 2-byte fingerprints for every stem — unless
+/// the key has none (`pw`, `x_id`): then its 2-byte words, slower but the key is found.
+fn extra_key_stems(key: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in key.chars() {
+        let hump = c.is_ascii_uppercase() && previous_lower;
+        if (!c.is_ascii_alphanumeric() || hump) && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        if c.is_ascii_alphanumeric() {
+            word.push(c.to_ascii_lowercase());
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let min = if words.iter().any(|w| w.len() >= 3) {
+        3
+    } else {
+        2
+    };
+    words.retain(|w| w.len() >= min);
+    words
 }
 
 /// Byte ranges of `[MASKED:…]` markers in `text`.

@@ -327,3 +327,40 @@ fn whole_match_detectors_are_recognised() {
         assert_eq!(masks_whole_match(&regex), whole, "{pattern}");
     }
 }
+
+#[test]
+fn short_extra_keys_are_found_by_the_prefilter() {
+    // A key made only of short words (`pw`) or written in camelCase (`memberNo`) must still
+    // send the line the slow way.
+    let m = Masker::new(&MaskConfig {
+        extra_keys: vec!["pw".to_owned(), "x_id".to_owned(), "memberNo".to_owned()],
+        ..MaskConfig::default()
+    })
+    .unwrap();
+    for escaped in [
+        r#"login pw=hunter2 ok"#,
+        r#"{\"pw\":\"hunter2\"}"#,
+        r#"x_id: 42"#,
+        r#"memberNo=77123"#,
+        r#"MEMBER_NO: 77123"#,
+    ] {
+        assert!(m.must_mask_escaped(escaped), "{escaped}");
+    }
+    assert_eq!(
+        m.mask_text("login pw=hunter2 ok"),
+        "login pw=[MASKED:custom_key] ok"
+    );
+}
+
+#[test]
+fn extra_key_stems_split_words_and_humps() {
+    use super::extra_key_stems;
+    assert_eq!(extra_key_stems("memberNo"), ["member"]);
+    assert_eq!(
+        extra_key_stems("member_pin_code"),
+        ["member", "pin", "code"]
+    );
+    assert_eq!(extra_key_stems("pw"), ["pw"]);
+    assert_eq!(extra_key_stems("x_id"), ["id"]);
+    assert_eq!(extra_key_stems("OTP"), ["otp"]);
+}
