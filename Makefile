@@ -8,7 +8,7 @@ VENV := $(LF_TOOLS)/venv
 # cargo-lambda finds zig through the first python3 on PATH: the tools venv goes first.
 TOOLS_PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help tools test demo lint lint-template sam-build deploy fmt build bench events watch invoke clean
+.PHONY: help tools test demo lint lint-template sam-build deploy fmt build bench masking-budget events watch invoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ build: tools ## Release build of the Lambda (x86_64) with cargo lambda
 
 bench: ## Criterion benchmarks on maximum-size batches
 	@cargo bench --bench pipeline
+
+masking-budget: ## What masking adds to the pipeline's CPU time (masked and unmasked passes alternating)
+	@cargo bench --bench masking_budget
 
 events: ## Regenerate the sample Lambda events in events/
 	@python3 scripts/make-events.py
