@@ -553,8 +553,10 @@ impl Masker {
     }
 
     /// [`Masker::must_mask_escaped`] for a message of the payload last given to
-    /// [`Masker::scan_payload`], from that scan's hits. Messages must come in payload order;
-    /// text from anywhere else is searched on its own.
+    /// [`Masker::scan_payload`], from that scan's hits (messages in payload order are the
+    /// fast case); text from anywhere else is searched on its own. The scan must be of the
+    /// payload the message borrows from: a reused buffer holding another payload at the same
+    /// address would be read with stale hits.
     pub fn must_mask_escaped_in(&self, escaped: &str, scan: &mut PayloadScan) -> bool {
         let start = escaped.as_ptr() as usize;
         let inside = scan.range.start <= start && start + escaped.len() <= scan.range.end;
@@ -574,13 +576,13 @@ impl Masker {
         }
         let mut run = 0u64;
         let mut examined_to = 0;
-        let mut sensitive_key = false;
+        let mut slow = false;
         while let Some(&(at, found)) = hits.get(i).filter(|&&(at, _)| at < end) {
             i += 1;
             let at = at - offset;
             match found {
                 Found::Escape => {
-                    sensitive_key = true;
+                    slow = true;
                     break;
                 }
                 Found::Stem(pattern) => {
@@ -589,7 +591,7 @@ impl Masker {
                         let (key, key_end) = text::key_around(escaped, at);
                         examined_to = key_end;
                         if self.keys.classify(key).is_some() {
-                            sensitive_key = true;
+                            slow = true;
                             break;
                         }
                     }
@@ -606,7 +608,7 @@ impl Masker {
             }
         }
         scan.next = i;
-        sensitive_key || self.confirmed(escaped, run)
+        slow || self.confirmed(escaped, run)
     }
 
     /// Whether `text` may contain something to mask. False means masking would change
