@@ -535,17 +535,7 @@ impl Masker {
             return;
         }
         let hits = &mut scan.hits;
-        self.stems.any(payload, |pattern, start| {
-            hits.push((start, Found::Stem(pattern)));
-            false
-        });
-        self.triggers.any(payload, |pattern, start| {
-            hits.push((start, Found::Trigger(pattern)));
-            false
-        });
-        for (i, (finder, _)) in self.short.iter().enumerate() {
-            hits.extend(finder.find_iter(payload).map(|at| (at, Found::Short(i))));
-        }
+        self.literals_in(payload, |at, found| hits.push((at, found)));
         for finder in [&self.unicode_escape, &self.slash_escape] {
             hits.extend(finder.find_iter(payload).map(|at| (at, Found::Escape)));
         }
@@ -680,17 +670,27 @@ impl Masker {
         if self.always != 0 || !self.enabled {
             return false;
         }
-        let mut record = |_, start| {
-            hits.push(start);
-            false
-        };
-        self.stems.any(text.as_bytes(), &mut record);
-        self.triggers.any(text.as_bytes(), &mut record);
-        for (finder, _) in &self.short {
-            hits.extend(finder.find_iter(text.as_bytes()));
-        }
+        self.literals_in(text.as_bytes(), |at, _| hits.push(at));
         hits.sort_unstable();
         true
+    }
+
+    /// Calls `visit` for every prefilter literal in `bytes` (key stems, detector triggers,
+    /// short literals), searcher by searcher: sort the offsets to read them in order.
+    fn literals_in(&self, bytes: &[u8], mut visit: impl FnMut(usize, Found)) {
+        self.stems.any(bytes, |pattern, start| {
+            visit(start, Found::Stem(pattern));
+            false
+        });
+        self.triggers.any(bytes, |pattern, start| {
+            visit(start, Found::Trigger(pattern));
+            false
+        });
+        for (i, (finder, _)) in self.short.iter().enumerate() {
+            for at in finder.find_iter(bytes) {
+                visit(at, Found::Short(i));
+            }
+        }
     }
 
     /// Which detectors to run on `text`, and the offsets of key-stem hits.
