@@ -19,23 +19,17 @@ use log_forwarder::input::KinesisEvent;
 use log_forwarder::mask::Masker;
 use log_forwarder::output::auth::Authenticator;
 use log_forwarder::output::elasticsearch::Elasticsearch;
-use log_forwarder::{Config, Summary};
+use log_forwarder::Summary;
 
 #[path = "support/workload.rs"]
 mod workload;
-use workload::Workload;
+use workload::{config, Workload};
 
 /// Passes of each pipeline per workload; the best and the median are reported.
 const PASSES: usize = 21;
 
 fn main() {
-    let config = Config::from_lookup(|name| match name {
-        // Nothing is sent: encoding never touches the network.
-        "ES_ENDPOINT" => Some("http://127.0.0.1:9".to_owned()),
-        "DLQ_QUEUE_URL" => Some("http://127.0.0.1:9/q".to_owned()),
-        _ => None,
-    })
-    .expect("benchmark configuration is valid");
+    let config = config();
     let DestinationConfig::Elasticsearch(es) = &config.destination else {
         unreachable!("the benchmark configures Elasticsearch")
     };

@@ -9,6 +9,19 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
 
+use log_forwarder::Config;
+
+/// The benchmarks' configuration: defaults, and endpoints that are never contacted (encoding
+/// never touches the network).
+pub fn config() -> Config {
+    Config::from_lookup(|name| match name {
+        "ES_ENDPOINT" => Some("http://127.0.0.1:9".to_owned()),
+        "DLQ_QUEUE_URL" => Some("http://127.0.0.1:9/q".to_owned()),
+        _ => None,
+    })
+    .expect("benchmark configuration is valid")
+}
+
 /// Lambda's invocation payload limit (the "6 MB" of the quotas page is 6 MiB).
 const PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 /// Lambda's largest Kinesis batch.

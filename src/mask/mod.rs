@@ -306,8 +306,6 @@ pub struct PayloadScan {
     /// Where the scanned payload lies (addresses only, never read through): messages outside
     /// it are searched on their own.
     range: std::ops::Range<usize>,
-    /// False when the hits cannot decide (masking off, detectors that run on every line).
-    valid: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -530,8 +528,7 @@ impl Masker {
         scan.next = 0;
         let start = payload.as_ptr() as usize;
         scan.range = start..start + payload.len();
-        scan.valid = self.enabled && self.always == 0;
-        if !scan.valid {
+        if !self.literals_decide() {
             return;
         }
         let hits = &mut scan.hits;
@@ -550,7 +547,7 @@ impl Masker {
     pub fn must_mask_escaped_in(&self, escaped: &str, scan: &mut PayloadScan) -> bool {
         let start = escaped.as_ptr() as usize;
         let inside = scan.range.start <= start && start + escaped.len() <= scan.range.end;
-        if !scan.valid || !inside {
+        if !self.literals_decide() || !inside {
             return self.must_mask_escaped(escaped);
         }
         let offset = start - scan.range.start;
@@ -667,12 +664,18 @@ impl Masker {
     /// literals never contain `"` or `\`, so a hit never straddles a string's quotes or
     /// hides one inside it.
     pub(crate) fn literal_hits(&self, text: &str, hits: &mut Vec<usize>) -> bool {
-        if self.always != 0 || !self.enabled {
+        if !self.literals_decide() {
             return false;
         }
         self.literals_in(text.as_bytes(), |at, _| hits.push(at));
         hits.sort_unstable();
         true
+    }
+
+    /// Whether the prefilter's literals alone can tell a clean text: not with masking off, nor
+    /// with detectors that run on every line (PII shapes, `MASK_PATTERNS`).
+    fn literals_decide(&self) -> bool {
+        self.enabled && self.always == 0
     }
 
     /// Calls `visit` for every prefilter literal in `bytes` (key stems, detector triggers,
