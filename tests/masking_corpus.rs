@@ -131,8 +131,16 @@ fn write_failures(report: &mut String, title: &str, failures: &[Failure<'_>]) {
 
 #[test]
 fn corpus_is_well_formed() {
-    let secrets: Vec<SecretCase> = load("secrets.jsonl");
-    let lookalikes: Vec<LookalikeCase> = load("lookalikes.jsonl");
+    for (secrets, lookalikes) in [
+        ("secrets.jsonl", "lookalikes.jsonl"),
+        ("blind2-secrets.jsonl", "blind2-lookalikes.jsonl"),
+        ("blind3-secrets.jsonl", "blind3-lookalikes.jsonl"),
+    ] {
+        well_formed(load(secrets), load(lookalikes));
+    }
+}
+
+fn well_formed(secrets: Vec<SecretCase>, lookalikes: Vec<LookalikeCase>) {
     assert!(secrets.len() >= 250, "only {} secret lines", secrets.len());
     assert!(
         lookalikes.len() >= 200,
@@ -163,8 +171,26 @@ fn corpus_is_well_formed() {
 
 #[test]
 fn default_masker_scores_on_corpus() {
-    let secrets: Vec<SecretCase> = load("secrets.jsonl");
-    let lookalikes: Vec<LookalikeCase> = load("lookalikes.jsonl");
+    evaluate("secrets.jsonl", "lookalikes.jsonl");
+}
+
+/// A second corpus, written blind later by another author (different shapes: Go `%+v`
+/// structs, ECS `name`/`value` pairs, wire logs, PHP `print_r`, …).
+#[test]
+fn default_masker_scores_on_second_blind_corpus() {
+    evaluate("blind2-secrets.jsonl", "blind2-lookalikes.jsonl");
+}
+
+/// A third blind corpus, weighted like a company's real traffic (frameworks, proxies, tools,
+/// databases, brokers).
+#[test]
+fn default_masker_scores_on_third_blind_corpus() {
+    evaluate("blind3-secrets.jsonl", "blind3-lookalikes.jsonl");
+}
+
+fn evaluate(secrets_file: &str, lookalikes_file: &str) {
+    let secrets: Vec<SecretCase> = load(secrets_file);
+    let lookalikes: Vec<LookalikeCase> = load(lookalikes_file);
     let masker = Masker::new(&MaskConfig::default()).expect("default masker");
 
     // ---- recall: every listed secret must be gone from the output
@@ -271,13 +297,13 @@ fn default_masker_scores_on_corpus() {
     let mut report = String::new();
     write_table(
         &mut report,
-        "recall (secrets.jsonl)",
+        &format!("recall ({secrets_file})"),
         "secret",
         &recall_by_category,
     );
     write_table(
         &mut report,
-        "precision (lookalikes.jsonl)",
+        &format!("precision ({lookalikes_file})"),
         "line",
         &precision_by_category,
     );

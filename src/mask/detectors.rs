@@ -72,8 +72,9 @@ pub const SECRETS: &[Spec] = &[
     Spec {
         name: "bearer_token",
         triggers: &["Bearer", "bearer", "BEARER"],
-        // The token ends at a delimiter, so `Bearer expires_in=3600` (a key) is not a token.
-        pattern: r#"(?-u:\b)(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9\-._~+/]{8,}=*)(?:[\s,;"'})\]&]|$)"#,
+        // The token ends at a delimiter, so `Bearer expires_in=3600` (a key) is not a token;
+        // not at `[`, so a marker after `Bearer key=` is never read as the end of a token.
+        pattern: r#"(?-u:\b)(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9\-._~+/]{8,}=*)(?:[^A-Za-z0-9\-._~+/=\[]|$)"#,
         validate: Some(credential_like),
         finder: None,
     },
@@ -96,8 +97,35 @@ pub const SECRETS: &[Spec] = &[
         finder: None,
     },
     Spec {
+        name: "url_token",
+        triggers: &["://"],
+        // A token as the whole user part: `https://<key>@o1.ingest.sentry.io/…` (Sentry DSN),
+        // `https://<PAT>@dev.azure.com/…`. Short user names stay (`https://deploy@host`).
+        pattern: r"[A-Za-z][A-Za-z0-9+.-]{1,20}://([A-Za-z0-9_-]{32,128})@(?:[A-Za-z0-9]|\[[0-9A-Fa-f:])",
+        validate: Some(token_like),
+        finder: None,
+    },
+    Spec {
+        name: "connection_password",
+        triggers: &["thin:", "sqlplus "],
+        // Oracle's `user/password@host`: `jdbc:oracle:thin:scott/tiger@db:1521:ORCL`,
+        // `sqlplus scott/tiger@db`.
+        pattern: r"(?:thin:|sqlplus +)[A-Za-z0-9_$#]{1,30}/([^\s@/]{1,128})@",
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        name: "cli_credential",
+        triggers: &["-u ", "--user "],
+        // `curl -u user:password`, `--user user:password`: only the password.
+        pattern: r"(?:^|[\s'\x22])(?:-u|--user)[ =]+[^\s:'\x22]{1,64}:([^\s'\x22]{1,256})",
+        validate: None,
+        finder: None,
+    },
+    Spec {
         name: "github_token",
-        triggers: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
+        // `_pat_` also announces Docker's `dckr_pat_` (vendor_token).
+        triggers: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "_pat_"],
         pattern: r"(?-u:\b)((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?-u:\b)",
         validate: None,
         finder: None,
@@ -145,6 +173,13 @@ pub const SECRETS: &[Spec] = &[
         finder: None,
     },
     Spec {
+        name: "google_oauth_secret",
+        triggers: &["GOCSPX-"],
+        pattern: r"(?-u:\b)(GOCSPX-[A-Za-z0-9_-]{24,})",
+        validate: None,
+        finder: None,
+    },
+    Spec {
         name: "google_api_key",
         triggers: &["AIza"],
         pattern: r"(?-u:\b)(AIza[0-9A-Za-z_-]{35})",
@@ -179,6 +214,49 @@ pub const SECRETS: &[Spec] = &[
             "lin_api_", "pat-",
         ],
         pattern: r"(?-u:\b)(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|hf_[A-Za-z0-9]{34,}|do[op]_v1_[a-f0-9]{64}|sk-ant-[A-Za-z0-9_-]{32,}|sk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{32,}|sq0(?:atp|csp)-[A-Za-z0-9_-]{22,}|key-[0-9a-f]{32}|glc_[A-Za-z0-9+/]{32,}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|dapi[a-f0-9]{32}|lin_api_[A-Za-z0-9]{40}|pat-(?:na1|eu1)-[a-f0-9-]{36})(?-u:\b)",
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        // More documented prefixes, behind few literals: `AK-` is in Postman's `PMAK-` and
+        // New Relic's `NRAK-`, `eyJ` (shared with JWTs) in tokens that carry base64 JSON
+        // (Sentry `sntrys_eyJ`, 1Password `ops_eyJ`, Mapbox `sk.eyJ`), `_pat_` in Docker's
+        // `dckr_pat_`, `SECRET` (a stem) in age's `AGE-SECRET-KEY-1`.
+        name: "vendor_token",
+        triggers: &[
+            "AK-",
+            "NRII-",
+            "eyJ",
+            "_pat_",
+            "dp.",
+            "ATATT",
+            "EAA",
+            "SECRET",
+            "pul-",
+            "dt0c01.",
+            "HRKU-",
+            "pscale_",
+            "gsk_",
+            "xai-",
+            "rubygems_",
+            "atlasv1.",
+        ],
+        pattern: r"(?-u:\b)((?:PMAK-[A-Fa-f0-9]{24}-[A-Fa-f0-9]{34}|NR(?:AK|II)-[A-Za-z0-9_-]{27,32}|sntry[su]_eyJ[A-Za-z0-9+/=_-]{40,}|ops_eyJ[A-Za-z0-9+/=_-]{40,}|[sp]k\.eyJ[A-Za-z0-9_-]{40,}\.[A-Za-z0-9_-]{20,}|dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,}|dp\.(?:pt|st|ct|sa|scim|audit)\.[A-Za-z0-9._-]{40,}|ATATT3[A-Za-z0-9_=-]{60,}|EAA[A-Z][A-Za-z0-9_-]{40,}|AGE-SECRET-KEY-1[0-9A-Z]{58}|pul-[a-f0-9]{40}|dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}|HRKU-[A-Za-z0-9_-]{30,}|pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.=-]{32,}|gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|rubygems_[a-f0-9]{48}|[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}))",
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        name: "telegram_bot_token",
+        triggers: &[":AA"],
+        // `bot<id>:AA…` in API URLs: no boundary before the id.
+        pattern: r"([0-9]{8,10}:AA[A-Za-z0-9_-]{33})(?-u:\b)",
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        name: "discord_webhook",
+        triggers: &["api/webhooks/"],
+        pattern: r"api/webhooks/[0-9]{5,30}/([A-Za-z0-9_-]{40,})",
         validate: None,
         finder: None,
     },
@@ -222,6 +300,11 @@ fn mixed_alphabet(s: &str) -> bool {
     let lower = s.bytes().any(|b| b.is_ascii_lowercase());
     let digit_or_symbol = s.bytes().any(|b| !b.is_ascii_alphabetic());
     upper && lower && digit_or_symbol
+}
+
+/// A token has digits and letters (a user name or a word rarely has 32 of them mixed).
+fn token_like(s: &str) -> bool {
+    s.bytes().any(|b| b.is_ascii_digit()) && s.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 /// A bearer token is short only when it does not look like a word (`Bearer token expired`).

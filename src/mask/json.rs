@@ -16,6 +16,9 @@ use crate::document::{push_str, unescape_json_string};
 struct Frame {
     object: bool,
     expect_key: bool,
+    /// A naming key of this object (`name`, `key`, …) held a sensitive name: the object's
+    /// `value` member is masked as that class (`{"name": "DB_PASSWORD", "value": "…"}`).
+    named: Option<KeyClass>,
 }
 
 /// Masks the JSON document `json` into `out`. Returns whether anything was masked (when
@@ -72,6 +75,8 @@ fn mask_json_with(
     hits.clear();
     let bytes = json.as_bytes();
     let mut pending: Option<KeyClass> = None;
+    // The last key read names a setting (`name`, `key`, …): its string value is classified.
+    let mut naming = false;
     let mut changed = false;
     let mut changed_text = false;
     let mut copied = 0; // bytes of `json` already copied to `out`
@@ -106,10 +111,12 @@ fn mask_json_with(
             b'{' => stack.push(Frame {
                 object: true,
                 expect_key: true,
+                named: None,
             }),
             b'[' => stack.push(Frame {
                 object: false,
                 expect_key: false,
+                named: None,
             }),
             b'}' | b']' => {
                 stack.pop();
@@ -126,16 +133,25 @@ fn mask_json_with(
                 let inner = &json[i + 1..if closed { end - 1 } else { end }];
                 let is_key = stack.last().is_some_and(|f| f.object && f.expect_key);
                 if is_key {
-                    if let Some(top) = stack.last_mut() {
-                        top.expect_key = false;
-                    }
-                    pending = if inner.contains('\\') {
+                    let key = if inner.contains('\\') {
                         unescaped.clear();
                         unescape_json_string(inner, unescaped);
-                        masker.keys.classify(unescaped)
+                        unescaped.as_str()
                     } else {
-                        masker.keys.classify(inner)
+                        inner
                     };
+                    pending = masker.keys.classify(key);
+                    naming = false;
+                    if let Some(top) = stack.last_mut() {
+                        top.expect_key = false;
+                        if pending.is_none() {
+                            match super::text::named_role(key) {
+                                Some(super::text::Role::Name) => naming = true,
+                                Some(super::text::Role::Value) => pending = top.named,
+                                None => {}
+                            }
+                        }
+                    }
                 } else {
                     unescaped.clear();
                     let escaped = inner.contains('\\');
@@ -144,6 +160,13 @@ fn mask_json_with(
                     } else {
                         inner
                     };
+                    if std::mem::take(&mut naming) {
+                        if let (Some(top), Some(class)) =
+                            (stack.last_mut(), masker.keys.classify(text))
+                        {
+                            top.named = Some(class);
+                        }
+                    }
                     if let Some(class) = pending.take() {
                         if !is_placeholder(text) {
                             splice(out, &mut copied, (i, end), class.0, text, counts);

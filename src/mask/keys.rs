@@ -16,11 +16,17 @@ pub struct KeyClass(pub &'static str);
 /// suffix of another, so the most specific class names the marker.
 const SUFFIXES: &[(&str, &str)] = &[
     ("secretaccesskey", "aws_secret_key"),
+    ("privatekeys", "private_key"),
     ("privatekey", "private_key"),
+    // Plurals hold lists of secrets (`"api_keys": [...]`); bare `tokens` stays out
+    // (`max_tokens`, `input_tokens` count tokens).
+    ("passwords", "password"),
+    ("passcode", "password"),
     ("passphrase", "password"),
     ("password", "password"),
     ("passwd", "password"),
     ("pwd", "password"),
+    ("apikeys", "api_key"),
     ("apikey", "api_key"),
     ("apitoken", "api_key"),
     ("accesskey", "access_key"),
@@ -32,7 +38,15 @@ const SUFFIXES: &[(&str, &str)] = &[
     ("authkey", "secret"),
     ("sessionkey", "secret"),
     ("accountkey", "secret"),
+    ("secrets", "secret"),
     ("secret", "secret"),
+    // Rails' `SECRET_KEY_BASE`; Secrets Manager's `SecretString` holds the secret itself.
+    ("secretkeybase", "secret"),
+    ("secretstring", "secret"),
+    ("accesstokens", "token"),
+    ("refreshtokens", "token"),
+    ("authtokens", "token"),
+    ("apitokens", "api_key"),
     ("token", "token"),
     ("jwt", "token"),
     ("sessionid", "session"),

@@ -331,9 +331,9 @@ pub struct Masker {
     /// detector `i` must run.
     triggers: Prefilter,
     triggers_run: Vec<u64>,
-    /// The `url_password` detector's bit and the trigger pattern `://`: that literal is in
-    /// most access-log lines, but a URL only holds a password when `@` follows in its
-    /// authority, which a byte loop tells far more cheaply than the regex.
+    /// The bits of the `url_password` and `url_token` detectors and the trigger pattern `://`:
+    /// that literal is in most access-log lines, but a URL only holds a credential when `@`
+    /// follows in its authority, which a byte loop tells far more cheaply than the regexes.
     url_password: (u64, Option<usize>),
     /// Trigger literals too short for the SIMD searcher, each searched on its own (`memmem`
     /// keeps a SIMD path for 2-byte needles, `str::contains` does not).
@@ -468,8 +468,9 @@ impl Masker {
             url_password: (
                 detectors
                     .iter()
-                    .position(|d| d.name == "url_password")
-                    .map_or(0, |i| 1 << i),
+                    .enumerate()
+                    .filter(|(_, d)| matches!(d.name, "url_password" | "url_token"))
+                    .fold(0, |bits, (i, _)| bits | 1 << i),
                 patterns.iter().position(|p| p == "://"),
             ),
             short: short
@@ -778,8 +779,9 @@ impl Masker {
         key_hits: &mut Vec<usize>,
     ) -> bool {
         let run = self.scan(text, key_hits);
+        let mut weak = Vec::new();
         if !key_hits.is_empty() {
-            text::key_value_spans(text, &self.keys, key_hits, spans);
+            text::key_value_spans(text, &self.keys, key_hits, spans, &mut weak);
         }
         for (i, d) in self.detectors.iter().enumerate() {
             if run & (1 << i) == 0 {
@@ -827,6 +829,12 @@ impl Masker {
                 name: "card_number",
                 wrap: Wrap::None,
             }));
+        }
+        // A value read without a separator only counts where no other rule found something.
+        for w in weak {
+            if !spans.iter().any(|s| s.start < w.end && w.start < s.end) {
+                spans.push(w);
+            }
         }
         if text.contains("[MASKED:") {
             // Never mask inside an existing marker: masking stays idempotent.

@@ -31,8 +31,8 @@ const TEXT: &[(&str, &str)] = &[
     // value detectors
     ("key AKIAIOSFODNN7EXAMPLE used", "key [MASKED:aws_access_key] used"),
     ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [MASKED:aws_secret_key]"),
-    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end",
-     "jwt [MASKED:jwt] end"),
+    ("sso eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end",
+     "sso [MASKED:jwt] end"),
     ("db postgres://app:Sup3rS3cret@db.internal:5432/app", "db postgres://app:[MASKED:url_password]@db.internal:5432/app"),
     ("token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789 pushed", "token [MASKED:github_token] pushed"),
     ("glpat-xxxxxxxxxxxxxxxxxxxx", "[MASKED:gitlab_token]"),
@@ -43,6 +43,40 @@ const TEXT: &[(&str, &str)] = &[
     ("maps AIzaSyA-1234567890abcdefghijklmnopqrstu", "maps [MASKED:google_api_key]"),
     ("paid with 4111 1111 1111 1111 today", "paid with [MASKED:card_number] today"),
     ("npm_abcdefghijklmnopqrstuvwxyz0123456789", "[MASKED:npm_token]"),
+    // names given as values, with the secret under `value`
+    (r#"env: [{"name": "DB_PASSWORD", "value": "E5LTXwsvB"}]"#,
+     r#"env: [{"name": "DB_PASSWORD", "value": "[MASKED:password]"}]"#),
+    ("env:\n  - name: SPRING_DATASOURCE_PASSWORD\n    value: \"YUoJbej\"\n  - name: LOG_LEVEL",
+     "env:\n  - name: SPRING_DATASOURCE_PASSWORD\n    value: \"[MASKED:password]\"\n  - name: LOG_LEVEL"),
+    (r#"<add key="ApiSecret" value="7z1mhjUED0" />"#, r#"<add key="ApiSecret" value="[MASKED:secret]" />"#),
+    (r#"ssm={"Name": "/prod/orders/db/password", "Type": "SecureString", "Value": "xmmh!YOs"}"#,
+     r#"ssm={"Name": "/prod/orders/db/password", "Type": "SecureString", "Value": "[MASKED:password]"}"#),
+    // other shapes of key and value
+    ("Array\n(\n    [password] => YH2yvs3M\n)\n", "Array\n(\n    [password] => [MASKED:password]\n)\n"),
+    (r#"binds [["token", "UeIKXykHi0W5"], ["user_id", 4411]]"#, r#"binds [["token", "[MASKED:token]"], ["user_id", 4411]]"#),
+    ("('password', 's3cr3t')", "('password', '[MASKED:password]')"),
+    (r#"<wsse:Password Type="http://x#PasswordText">FDx1^3nD8n</wsse:Password>"#,
+     r#"<wsse:Password Type="http://x#PasswordText">[MASKED:password]</wsse:Password>"#),
+    ("cb%3Ftoken%3Dg381IrRt5D5K%26next%3D%2Fhome", "cb%3Ftoken%3D[MASKED:token]%26next%3D%2Fhome"),
+    (r#"Authorization: Token token=\"OdhlG1W7hdnQ\", Accept: x"#, r#"Authorization: Token token=\"[MASKED:authorization]\", Accept: x"#),
+    ("{Bearer 3j9ZSO75VzGkVsQCb8Xb|api.acme.io}", "{Bearer [MASKED:bearer_token]|api.acme.io}"),
+    ("client with key SK8adabbb9c54fb3055d6648a808e13fd3 secret ce742195ad50efd37b28", "client with key [MASKED:twilio_key] secret [MASKED:secret]"),
+    ("redis-cli -p 6379 AUTH MapleX88~YQx", "redis-cli -p 6379 AUTH [MASKED:authorization]"),
+    (r#"[0 10.0.0.1:35612] "AUTH" "default" "ADwepfqU~j2""#, r#"[0 10.0.0.1:35612] "AUTH" [MASKED:authorization]"#),
+    ("curl -fsSL -u admin:9z9gCYeHmw https://x", "curl -fsSL -u admin:[MASKED:cli_credential] https://x"),
+    ("dsn=https://dea9e671f8a07694d4e62cb76e8c82f7@o685112.ingest.sentry.io/6831683",
+     "dsn=https://[MASKED:url_token]@o685112.ingest.sentry.io/6831683"),
+    ("url=jdbc:oracle:thin:scott/ftBOriYTocYV@oradb:1521:ORCL", "url=jdbc:oracle:thin:scott/[MASKED:connection_password]@oradb:1521:ORCL"),
+    ("api_keys=[k1, k2] SECRET_KEY_BASE=bc19148ace04", "api_keys=[MASKED:api_key] SECRET_KEY_BASE=[MASKED:secret]"),
+    // vendor prefixes
+    ("secret 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", "secret [MASKED:google_oauth_secret]"),
+    ("key=PMAK-ce47ebc05400396ebbc19fa4-4e9a2eafb5d64171174450ab21680ee52b", "key=[MASKED:vendor_token]"),
+    ("login using dckr_pat_FRiuyI-g73loX-9c_7gBPKlUzBC", "login using [MASKED:vendor_token]"),
+    ("not applied to NRAK-ZK72L1OERSNC4458IIA6AV9UT5U", "not applied to [MASKED:vendor_token]"),
+    ("POST https://api.telegram.org/bot6571251150:AA9Dc4psR7NYStrwUQk_2e760zzUW4DW6ln/sendMessage",
+     "POST https://api.telegram.org/bot[MASKED:telegram_bot_token]/sendMessage"),
+    ("https://discord.com/api/webhooks/1106407835172269363/OVT_f5l-QTxEcctl9XTCHQlfryvUCgcskJFRJEeVdDCYPmALwhLMfClZtI9fyIhGD2uX 204",
+     "https://discord.com/api/webhooks/1106407835172269363/[MASKED:discord_webhook] 204"),
 ];
 
 /// Lines that must come out byte-for-byte unchanged.
@@ -68,6 +102,19 @@ const LOOKALIKES: &[&str] = &[
     "Authorization header missing",
     r#"{"level":"info","msg":"ok","duration_ms":12}"#,
     "image sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    // a key name, then a space and a value that is not a credential
+    "secret rotation completed for 4 services",
+    "token 0f8fad5b-d9cb-469f-a165-70867728950e refreshed",
+    "secret arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+    "password changed for user4411",
+    "WWW-Authenticate: Bearer realm=\"api\", error=\"invalid_token\"",
+    // names and values that are not secrets
+    r#"{"name": "LOG_LEVEL", "value": "info"}"#,
+    r#"{"name": "password-reset-service", "value": 3}"#,
+    "tokens: [\"read\", \"write\"] max_tokens=512",
+    "git clone https://deploy@bitbucket.org/acme/app.git",
+    "docker run -u 1000 app:latest",
+    "[username] => bob",
 ];
 
 #[test]
@@ -103,6 +150,20 @@ fn json_values_under_sensitive_keys_are_replaced_whole() {
     assert_eq!(m.mask_json(input), want);
     let v: serde_json::Value = serde_json::from_str(&m.mask_json(input)).unwrap();
     assert_eq!(v["user"], "bob");
+}
+
+#[test]
+fn json_values_named_by_a_sibling_are_replaced() {
+    let m = masker();
+    let input = r#"{"environment":[{"name":"DB_HOST","value":"db"},{"name":"DB_PASSWORD","value":"E5LTX"},{"Name":"/prod/api/token","Type":"SecureString","Value":{"a":1}}],"name":"app","value":"x"}"#;
+    let want = r#"{"environment":[{"name":"DB_HOST","value":"db"},{"name":"DB_PASSWORD","value":"[MASKED:password]"},{"Name":"/prod/api/token","Type":"SecureString","Value":"[MASKED:api_key]"}],"name":"app","value":"x"}"#;
+    assert_eq!(m.mask_json(input), want);
+    // WAF and HAR headers.
+    let headers = r#"{"headers":[{"name":"Host","value":"a.example"},{"name":"X-Api-Key","value":"0123456789abcdef"}]}"#;
+    assert_eq!(
+        m.mask_json(headers),
+        r#"{"headers":[{"name":"Host","value":"a.example"},{"name":"X-Api-Key","value":"[MASKED:api_key]"}]}"#
+    );
 }
 
 #[test]

@@ -99,7 +99,17 @@ pub fn key_around(text: &str, at: usize) -> (&str, usize) {
 }
 
 /// Finds `key <sep> value` spans for keys around `hits` (byte offsets of key-stem matches).
-pub fn key_value_spans(text: &str, rules: &KeyRules, hits: &[usize], spans: &mut Vec<Span>) {
+///
+/// Values read without a separator (`secret ce742195…`) go to `weak`: the caller adds them
+/// after the detectors' spans, so a detector that finds the same value names it
+/// (`token ghp_…` is a `github_token`).
+pub fn key_value_spans(
+    text: &str,
+    rules: &KeyRules,
+    hits: &[usize],
+    spans: &mut Vec<Span>,
+    weak: &mut Vec<Span>,
+) {
     let bytes = text.as_bytes();
     // Everything before this offset has been read as a key or a value: hits there are
     // skipped, which keeps the pass linear on inputs like `password=password=…`.
@@ -125,9 +135,20 @@ pub fn key_value_spans(text: &str, rules: &KeyRules, hits: &[usize], spans: &mut
         let Some(class) = rules.classify(key) else {
             continue;
         };
-        let span = value_after_key(text, ks, ke, class);
+        let span =
+            value_after_key(text, ks, ke, class).or_else(|| value_of_named(text, ks, ke, class));
+        let span = match span {
+            Some(span) => {
+                spans.push(span);
+                Some(span)
+            }
+            None => {
+                let bare = bare_value(text, ks, ke, class);
+                weak.extend(bare);
+                bare
+            }
+        };
         last_key_end = last_key_end.max(span.map_or(ke, |s| s.end));
-        spans.extend(span);
     }
 }
 
@@ -136,11 +157,14 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     let before = |n: usize| ks.checked_sub(n).map(|i| &bytes[i..ks]);
     let mut p = ke;
 
-    // XML element: <password>value</password>
-    if before(1) == Some(b"<") && bytes.get(p) == Some(&b'>') {
-        let start = p + 1;
+    // XML element: `<password>value</password>`, `<wsse:Password Type="…">value</…>`.
+    if let Some(start) = xml_element_content(bytes, ks, ke) {
         let end = text[start..].find('<').map_or(text.len(), |i| start + i);
         return span(text, start, end, class, Wrap::None);
+    }
+    // PHP `print_r`: `[password] => value`.
+    if before(1) == Some(b"[") && bytes.get(p) == Some(&b']') {
+        p += 1;
     }
 
     // Closing quote of a quoted key, however deeply escaped (`"`, `\"`, `\\\"`, …).
@@ -155,21 +179,41 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
         }
         _ => None,
     };
+    // A quoted name first in a pair (`["token", "…"]`, `('password', '…')`: Rails binds,
+    // Python tuples): the value is the quoted string after the comma.
+    let pair = if p > ke {
+        pair_value(bytes, ks - (p - ke), p)
+    } else {
+        None
+    };
+    if let Some(value_at) = pair {
+        p = value_at;
+    }
     let spaces_start = p;
     while matches!(bytes.get(p), Some(b' ') | Some(b'\t')) {
         p += 1;
     }
     let had_space = p > spaces_start;
+    if had_space && &text[ks..ke] == "AUTH" {
+        return redis_auth_arguments(text, p, class);
+    }
     // `…:secret:prod/db` is a colon-delimited identifier (an ARN, a URN), not `key: value`.
     if before(1) == Some(b":") && bytes.get(p) == Some(&b':') {
         return None;
     }
     // Separator; a bare space only before a quoted value (`client-secret "…"`) or after a
     // command-line flag (`--password …`).
-    if text[p..].starts_with("=>") || text[p..].starts_with(":=") {
+    // `%3D`: a query string inside a URL-encoded parameter (`redirect_uri=…%3Ftoken%3D…`).
+    let mut encoded = false;
+    if pair.is_some() {
+        // Already at the value.
+    } else if text[p..].starts_with("=>") || text[p..].starts_with(":=") {
         p += 2;
     } else if matches!(bytes.get(p), Some(b'=') | Some(b':')) {
         p += 1;
+    } else if !had_space && (bytes[p..].starts_with(b"%3D") || bytes[p..].starts_with(b"%3d")) {
+        p += 3;
+        encoded = true;
     } else if !(had_space && (before(2) == Some(b"--") || quote_at(bytes, p).is_some())) {
         return None;
     }
@@ -199,7 +243,20 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     // `Authorization: Bearer <token>`: the scheme stays, the credential is one token.
     if class.0 == "authorization" {
         if let Some(scheme) = TOKEN_SCHEMES.iter().find(|s| starts_with_word(rest, s)) {
-            let start = p + scheme.len() + 1;
+            let mut start = p + scheme.len() + 1;
+            // `Token token="…"` (Rails): the credential is the parameter's value.
+            let param = if *scheme == "Token" { 32 } else { 0 };
+            let param = bytes[start..]
+                .iter()
+                .take(param)
+                .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_')
+                .count();
+            if param > 0 && bytes.get(start + param) == Some(&b'=') {
+                start += param + 1;
+                while matches!(bytes.get(start), Some(b'"' | b'\'' | b'\\')) {
+                    start += 1;
+                }
+            }
             let end = text[start..]
                 .find(|c: char| {
                     c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '}' | ']' | '\\')
@@ -226,11 +283,250 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
             })
             .map_or(text.len(), |i| p + i)
     };
+    let end = if encoded {
+        encoded_value_end(bytes, p, end)
+    } else {
+        end
+    };
     let end = trim_end(text, p, end);
     if to_line_end {
         return scheme_aware(text, p, end, class, Wrap::None);
     }
     span(text, p, end, class, wrap)
+}
+
+/// Where the content of an XML element named by the key at `ks..ke` starts: `<password>`,
+/// `<wsse:Password Type="…">` (a namespace prefix, attributes on one line).
+fn xml_element_content(bytes: &[u8], ks: usize, ke: usize) -> Option<usize> {
+    let mut open = ks.checked_sub(1)?;
+    if bytes[open] == b':' {
+        // A namespace prefix: `<wsse:`.
+        while open > 0 && is_key_byte(bytes[open - 1]) && ks - open < 64 {
+            open -= 1;
+        }
+        open = open.checked_sub(1)?;
+    }
+    if bytes[open] != b'<' {
+        return None;
+    }
+    match bytes.get(ke)? {
+        b'>' => Some(ke + 1),
+        b' ' => {
+            let tag = &bytes[ke..bytes.len().min(ke + 512)];
+            let close = tag.iter().position(|&b| matches!(b, b'>' | b'<' | b'\n'))?;
+            (tag[close] == b'>' && tag[close - 1] != b'/').then_some(ke + close + 1)
+        }
+        _ => None,
+    }
+}
+
+/// The value of a name/value pair whose quoted name opens at `open` and is closed before
+/// `after`: `["token", "…"]` — a `[` or `(` before the name, a comma and a quoted value after.
+/// Returns where the value's opening quote is.
+fn pair_value(bytes: &[u8], open: usize, after: usize) -> Option<usize> {
+    let mut b = open;
+    while b > 0 && bytes[b - 1] == b' ' {
+        b -= 1;
+    }
+    if !matches!(b.checked_sub(1).map(|i| bytes[i]), Some(b'[' | b'(')) {
+        return None;
+    }
+    if bytes.get(after) != Some(&b',') {
+        return None;
+    }
+    let mut p = after + 1;
+    while bytes.get(p) == Some(&b' ') {
+        p += 1;
+    }
+    quote_at(bytes, p).map(|_| p)
+}
+
+/// Names given as the value of a naming key, with the secret under a `value` key that
+/// follows: `{"name": "DB_PASSWORD", "value": "…"}` (ECS and Kubernetes environments, WAF
+/// and HAR headers), `- name: X_TOKEN` / `value: …` (YAML), `<add key="ApiSecret"
+/// value="…"/>` (.NET settings), `ParameterKey`/`ParameterValue` (CloudFormation).
+fn value_of_named(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span> {
+    let bytes = text.as_bytes();
+    // Back over a path the name may end (`"Name": "/prod/db/password"`), the name's opening
+    // quote (escaped or not), the separator and the naming key.
+    let mut b = ks;
+    while b > 0
+        && (is_key_byte(bytes[b - 1]) || matches!(bytes[b - 1], b'/' | b':'))
+        && ks - b < 128
+    {
+        b -= 1;
+    }
+    let ks = b;
+    while b > 0 && matches!(bytes[b - 1], b'"' | b'\'' | b'\\') && ks - b < 8 {
+        b -= 1;
+    }
+    while b > 0 && matches!(bytes[b - 1], b' ' | b'\t') {
+        b -= 1;
+    }
+    if !matches!(b.checked_sub(1).map(|i| bytes[i]), Some(b':' | b'=')) {
+        return None;
+    }
+    b -= 1;
+    while b > 0 && matches!(bytes[b - 1], b' ' | b'\t' | b'"' | b'\'' | b'\\') && ks - b < 24 {
+        b -= 1;
+    }
+    let name_end = b;
+    while b > 0 && bytes[b - 1].is_ascii_alphabetic() && name_end - b < 16 {
+        b -= 1;
+    }
+    if !NAMING_KEYS
+        .iter()
+        .any(|k| bytes[b..name_end].eq_ignore_ascii_case(k.as_bytes()))
+    {
+        return None;
+    }
+    // Forward to the `value` key of the same object or element.
+    let window = &bytes[ke..bytes.len().min(ke + 160)];
+    let mut i = 0;
+    while i < window.len() {
+        let c = window[i];
+        if matches!(c, b'{' | b'}' | b'>' | b'<') {
+            return None;
+        }
+        if c.is_ascii_alphabetic() && (i == 0 || !is_key_byte(window[i - 1])) {
+            let len = window[i..]
+                .iter()
+                .take_while(|&&b| b.is_ascii_alphabetic())
+                .count();
+            let word = &window[i..i + len];
+            let after = window.get(i + len).copied();
+            if !after.is_some_and(is_key_byte) {
+                if VALUE_KEYS
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k.as_bytes()))
+                {
+                    return value_after_key(text, ke + i, ke + i + len, class);
+                }
+                if NAMING_KEYS
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k.as_bytes()))
+                {
+                    return None;
+                }
+            }
+            i += len;
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// What a key is in a name/value pair ([`value_of_named`], and the JSON walker's objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Name,
+    Value,
+}
+
+/// Whether `key` names a setting (`name`, `Key`, `ParameterKey`, …) or holds its value
+/// (`value`, `ParameterValue`).
+pub fn named_role(key: &str) -> Option<Role> {
+    let is = |list: &[&str]| list.iter().any(|k| key.eq_ignore_ascii_case(k));
+    if is(NAMING_KEYS) {
+        Some(Role::Name)
+    } else if is(VALUE_KEYS) {
+        Some(Role::Value)
+    } else {
+        None
+    }
+}
+
+/// Keys whose value names a setting, header or parameter (see [`value_of_named`]).
+const NAMING_KEYS: &[&str] = &["name", "key", "parameterkey", "parametername", "header"];
+/// Keys holding the value of the named setting.
+const VALUE_KEYS: &[&str] = &["value", "parametervalue"];
+
+/// A value after the key and a space, with no separator or quote: `… secret ce742195ad50…`,
+/// `redis-cli AUTH hunter2`. Only a value that looks like a credential counts — never a word
+/// (`secret rotation completed`, `password reset email sent`).
+fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span> {
+    let bytes = text.as_bytes();
+    let mut p = ke;
+    while matches!(bytes.get(p), Some(b' ') | Some(b'\t')) {
+        p += 1;
+    }
+    if p == ke || ks >= 2 && &bytes[ks - 2..ks] == b"--" || quote_at(bytes, p).is_some() {
+        return None;
+    }
+    if &text[ks..ke] == "AUTH" {
+        return redis_auth_arguments(text, p, class);
+    }
+    let end = text[p..]
+        .find(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ',' | ';' | ')' | ']' | '}' | '"' | '\'' | '<' | '\\' | '|'
+                )
+        })
+        .map_or(text.len(), |i| p + i);
+    let end = trim_end_punctuation(text, p, end);
+    if bare_credential(&text[p..end]) {
+        span(text, p, end, class, Wrap::None)
+    } else {
+        None
+    }
+}
+
+/// Redis `AUTH [user] password` (MONITOR output, redis-cli): every argument, to the end of
+/// the line.
+fn redis_auth_arguments(text: &str, p: usize, class: KeyClass) -> Option<Span> {
+    let end = text[p..].find(['\n', '\r']).map_or(text.len(), |i| p + i);
+    span(text, p, trim_end(text, p, end), class, Wrap::None)
+}
+
+/// Where a URL-encoded value ends: at an encoded `&`, `#`, space or quote (`%26`, `%23`,
+/// `%20`, `%22`), or at `end`.
+fn encoded_value_end(bytes: &[u8], start: usize, end: usize) -> usize {
+    let value = &bytes[start..end];
+    memchr::memchr_iter(b'%', value)
+        .find(|&i| {
+            matches!(
+                value.get(i + 1..i + 3),
+                Some(b"26" | b"23" | b"20" | b"22" | b"2C" | b"2c" | b"3B" | b"3b")
+            )
+        })
+        .map_or(end, |i| start + i)
+}
+
+/// Trailing `.` or `:` ends a sentence, not a credential.
+fn trim_end_punctuation(text: &str, start: usize, mut end: usize) -> usize {
+    while end > start && matches!(text.as_bytes()[end - 1], b'.' | b':' | b'!' | b'?') {
+        end -= 1;
+    }
+    end
+}
+
+/// Whether a value written after a key name and a space, with no separator, is a credential:
+/// 12 bytes or more mixing letters and digits, not a UUID, path, URL or ARN. Words,
+/// numbers and identifiers of other kinds are left alone.
+fn bare_credential(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() >= 12
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(u8::is_ascii_alphabetic)
+        && !b
+            .iter()
+            .any(|c| matches!(c, b'/' | b':' | b'@' | b'=' | b'(' | b'['))
+        && !is_uuid(b)
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 /// Whether `text` starts with `word` (ASCII case-insensitive) followed by a space. Compares
