@@ -159,11 +159,13 @@ pub const TRIGGER_STEMS: &[&str] = &[
 pub struct KeyRules {
     /// Extra normalized suffixes from `MASK_KEYS`.
     extra: Vec<String>,
-    /// How a sensitive normalized key can end: bit `a * 256 + b` is set when a term (suffix,
-    /// qualifier, last word, extra key) ends with the bytes `a b`; `single[b]` when one is
-    /// the single byte `b`. Most words near a stem fail this test and skip the term lists.
-    endings: Box<[u64; 1024]>,
-    single: [bool; 256],
+    /// How a sensitive normalized key can end: bit [`tail_index`] of its last three bytes is
+    /// set for every term with three bytes or more (suffixes, last words, extra keys, and
+    /// each qualified term followed by each qualifier: `secret2`, `tokenvalue`); `short`
+    /// holds the terms of one or two bytes (only `MASK_KEYS` has them). Most words near a
+    /// stem (`authorized`, `monkey`) fail this test and skip the term lists.
+    endings: Box<[u64; ENDING_WORDS]>,
+    short: Vec<Vec<u8>>,
     /// Bit `i` of `suffixes_ending[b]` (`qualifiers_ending[b]`) is set when `SUFFIXES[i]`
     /// (`QUALIFIERS[i]`) ends with byte `b`: only those are compared, in list order.
     suffixes_ending: Box<[u64; 256]>,
@@ -183,22 +185,24 @@ impl KeyRules {
             .map(|k| normalize(k))
             .filter(|k| !k.is_empty())
             .collect();
-        let mut endings = Box::new([0u64; 1024]);
-        let mut single = [false; 256];
+        let mut endings = Box::new([0u64; ENDING_WORDS]);
+        let mut short = Vec::new();
+        let qualified = QUALIFIED
+            .iter()
+            .flat_map(|t| QUALIFIERS.iter().map(move |q| format!("{t}{q}")));
         let terms = SUFFIXES
             .iter()
-            .map(|(s, _)| *s)
-            .chain(QUALIFIERS.iter().copied())
-            .chain(LAST_WORDS.iter().map(|(w, _)| *w))
-            .chain(extra.iter().map(String::as_str));
+            .map(|(s, _)| s.to_string())
+            .chain(qualified)
+            .chain(LAST_WORDS.iter().map(|(w, _)| w.to_string()))
+            .chain(extra.iter().cloned());
         for term in terms {
             match term.as_bytes() {
-                [.., a, b] => {
-                    let bit = usize::from(*a) * 256 + usize::from(*b);
+                [.., a, b, c] => {
+                    let bit = tail_index([*a, *b, *c]);
                     endings[bit / 64] |= 1 << (bit % 64);
                 }
-                [b] => single[usize::from(*b)] = true,
-                [] => {}
+                t => short.push(t.to_vec()),
             }
         }
         let mut suffixes_ending = Box::new([0u64; 256]);
@@ -212,21 +216,25 @@ impl KeyRules {
         Self {
             extra,
             endings,
-            single,
+            short,
             suffixes_ending,
             qualifiers_ending,
         }
     }
 
-    /// Whether normalized `norm` ends like some sensitive term (a necessary condition).
-    fn may_be_sensitive(&self, norm: &[u8]) -> bool {
-        match norm {
-            [.., a, b] => {
-                let bit = usize::from(*a) * 256 + usize::from(*b);
-                self.single[usize::from(*b)] || self.endings[bit / 64] & (1 << (bit % 64)) != 0
+    /// Whether a normalized key whose last bytes are `tail` (up to three) may be sensitive (a
+    /// necessary condition).
+    fn may_be_sensitive(&self, tail: &[u8]) -> bool {
+        if self.short.iter().any(|t| tail.ends_with(t)) {
+            return true;
+        }
+        match *tail {
+            [a, b, c] => {
+                let bit = tail_index([a, b, c]);
+                self.endings[bit / 64] & (1 << (bit % 64)) != 0
             }
-            [b] => self.single[usize::from(*b)],
-            [] => false,
+            // Shorter than any three-byte term: only a short term can match (tested above).
+            _ => false,
         }
     }
 
@@ -240,15 +248,15 @@ impl KeyRules {
         if key.len() > 128 {
             return None;
         }
-        // The test on the last two normalized bytes first: most words near a stem fail it,
+        // The test on the last three normalized bytes first: most words near a stem fail it,
         // and then the key is not normalized at all.
-        let mut tail = [0u8; 2];
+        let mut tail = [0u8; 3];
         let mut tail_len = 0;
-        for b in key.bytes().rev().filter(u8::is_ascii_alphanumeric).take(2) {
+        for b in key.bytes().rev().filter(u8::is_ascii_alphanumeric).take(3) {
             tail_len += 1;
-            tail[2 - tail_len] = b.to_ascii_lowercase();
+            tail[3 - tail_len] = b.to_ascii_lowercase();
         }
-        if !self.may_be_sensitive(&tail[2 - tail_len..]) {
+        if !self.may_be_sensitive(&tail[3 - tail_len..]) {
             return None;
         }
         let mut buf = [0u8; 128];
@@ -285,6 +293,18 @@ impl KeyRules {
             .find(|(w, _)| ends_with(norm, w) && last_word_is(key, w))
             .map(|(_, class)| KeyClass(class))
     }
+}
+
+/// Bits in the three-byte ending table: one per string of three lowercase letters or digits.
+const ENDING_WORDS: usize = (36 * 36 * 36usize).div_ceil(64);
+
+/// The bit of three lowercase letters or digits in the ending table.
+fn tail_index(tail: [u8; 3]) -> usize {
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => usize::from(b - b'0'),
+        _ => usize::from(b.wrapping_sub(b'a')).min(25) + 10,
+    };
+    (digit(tail[0]) * 36 + digit(tail[1])) * 36 + digit(tail[2])
 }
 
 // The ending tables hold one bit per suffix and qualifier.
