@@ -504,16 +504,18 @@ fn trim_end_punctuation(text: &str, start: usize, mut end: usize) -> usize {
 }
 
 /// Whether a value written after a key name and a space, with no separator, is a credential:
-/// 12 bytes or more mixing letters and digits, not a UUID, path, URL or ARN. Words,
-/// numbers and identifiers of other kinds are left alone.
+/// 10 bytes or more mixing letters and digits, not a UUID, path, URL, ARN or email address.
+/// Words, numbers and identifiers of other kinds are left alone.
 fn bare_credential(value: &str) -> bool {
     let b = value.as_bytes();
-    b.len() >= 12
+    let email = memchr::memchr(b'@', b).is_some_and(|at| b[at..].contains(&b'.'));
+    b.len() >= 10
         && b.iter().any(u8::is_ascii_digit)
         && b.iter().any(u8::is_ascii_alphabetic)
         && !b
             .iter()
-            .any(|c| matches!(c, b'/' | b':' | b'@' | b'=' | b'(' | b'['))
+            .any(|c| matches!(c, b'/' | b':' | b'=' | b'(' | b'['))
+        && !email
         && !is_uuid(b)
 }
 
