@@ -166,11 +166,15 @@ impl DocumentWriter {
         }
     }
 
-    /// Prepares for the events of one CloudWatch Logs payload: its text is searched for the
-    /// masking prefilter's literals once, rather than message by message. Call it before
+    /// Prepares for the events of one CloudWatch Logs payload: its messages are searched for
+    /// the masking prefilter's literals at once, rather than one by one. Call it before
     /// writing the payload's events.
     pub fn begin_payload(&mut self, payload: &Payload<'_>) {
-        self.masker.scan_payload(payload.text, &mut self.scan);
+        let messages = payload
+            .log_events
+            .iter()
+            .map(|event| message_inner(event.message.get()));
+        self.masker.scan_messages(messages, &mut self.scan);
     }
 
     /// Sets `event.ingested` (processing time) for the documents of one invocation.
@@ -192,10 +196,7 @@ impl DocumentWriter {
             return Err(DocumentError::TimestampOutOfRange(event.timestamp));
         }
         let raw = event.message.get();
-        let inner = raw
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .unwrap_or_default();
+        let inner = message_inner(raw);
         out.extend_from_slice(br#"{"@timestamp":""#);
         time::push_rfc3339_millis(out, event.timestamp);
         out.extend_from_slice(br#"","message":"#);
@@ -281,6 +282,13 @@ impl DocumentWriter {
         }
         object
     }
+}
+
+/// The escaped content of the JSON string token `raw` (empty if it is not one).
+fn message_inner(raw: &str) -> &str {
+    raw.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or_default()
 }
 
 /// A cheap test on the escaped message for what [`crate::input::lambda`] may recognise:
