@@ -313,9 +313,29 @@ pub struct PayloadScan {
     hits: Vec<(usize, Found)>,
     /// The first hit not yet passed by a message.
     next: usize,
+    /// A byte of each digit run in `text` the card pre-check flags ([`card::flag_runs`]), in
+    /// ascending order: one pass over all the messages instead of one call per message.
+    flags: Vec<usize>,
+    /// The first flag not yet passed by a message.
+    next_flag: usize,
 }
 
 impl PayloadScan {
+    /// The first flag in `text[start..end]` (a scanned message).
+    fn first_flag(&mut self, start: usize, end: usize) -> Option<usize> {
+        let flags = &self.flags;
+        let mut i = self.next_flag;
+        if i > 0 && flags.get(i - 1).is_some_and(|&at| at >= start) {
+            // Out of payload order: find the first flag again.
+            i = flags.partition_point(|&at| at < start);
+        }
+        while flags.get(i).is_some_and(|&at| at < start) {
+            i += 1;
+        }
+        self.next_flag = i;
+        flags.get(i).copied().filter(|&at| at < end)
+    }
+
     /// The offset in `text` of the scanned message `escaped` (found by address and length).
     fn locate(&mut self, escaped: &str) -> Option<usize> {
         let key = (escaped.as_ptr() as usize, escaped.len());
@@ -561,6 +581,8 @@ impl Masker {
         scan.next_message = 0;
         scan.hits.clear();
         scan.next = 0;
+        scan.flags.clear();
+        scan.next_flag = 0;
         if !self.literals_decide() {
             return;
         }
@@ -576,6 +598,7 @@ impl Masker {
             hits.extend(finder.find_iter(text).map(|at| (at, Found::Escape)));
         }
         hits.sort_unstable_by_key(|&(at, _)| at);
+        card::flag_runs(text, &mut scan.flags);
     }
 
     /// [`Masker::must_mask_escaped`] for a message given to [`Masker::scan_messages`], from
@@ -633,7 +656,15 @@ impl Masker {
             }
         }
         scan.next = i;
-        slow || self.confirmed(escaped, run)
+        if slow || self.detector_confirms(escaped, run) {
+            return true;
+        }
+        // The card pre-check of this message is the scan's: its first flagged run, if any.
+        scan.first_flag(offset, end).is_some_and(|at| {
+            let mut found = Vec::new();
+            card::find_from_flagged(escaped, at - offset, &mut found);
+            !found.is_empty()
+        })
     }
 
     /// Whether `text` may contain something to mask. False means masking would change
@@ -670,12 +701,15 @@ impl Masker {
 
     /// Whether one of the detectors in `run` matches `text`, or `text` holds a card number.
     fn confirmed(&self, text: &str, run: u64) -> bool {
-        let confirmed = self
-            .detectors
+        self.detector_confirms(text, run) || has_card_candidate(text)
+    }
+
+    /// Whether one of the detectors in `run` matches `text`.
+    fn detector_confirms(&self, text: &str, run: u64) -> bool {
+        self.detectors
             .iter()
             .enumerate()
-            .any(|(i, d)| run & (1 << i) != 0 && d.regex.is_match(text));
-        confirmed || has_card_candidate(text)
+            .any(|(i, d)| run & (1 << i) != 0 && d.regex.is_match(text))
     }
 
     /// Which detectors to run on `text` (besides the ones that always run).
