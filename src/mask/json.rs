@@ -9,7 +9,7 @@
 
 use super::keys::KeyClass;
 use super::text::{balanced_end, is_placeholder};
-use super::{card, MaskCounts, Masker};
+use super::{card, KeyMemo, MaskCounts, Masker};
 use crate::document::{push_str, unescape_json_string};
 
 #[derive(Clone, Copy)]
@@ -40,6 +40,7 @@ struct Scratch {
     masked: String,
     bytes_out: Vec<u8>,
     hits: Vec<usize>,
+    keys: KeyMemo,
 }
 
 thread_local! {
@@ -50,6 +51,7 @@ thread_local! {
             masked: String::new(),
             bytes_out: Vec::new(),
             hits: Vec::new(),
+            keys: KeyMemo::new(),
         })
     };
 }
@@ -67,6 +69,7 @@ fn mask_json_with(
         masked,
         bytes_out,
         hits,
+        keys,
     } = scratch;
     stack.clear();
     hits.clear();
@@ -132,9 +135,9 @@ fn mask_json_with(
                     pending = if inner.contains('\\') {
                         unescaped.clear();
                         unescape_json_string(inner, unescaped);
-                        masker.keys.classify(unescaped)
+                        keys.classify(masker, unescaped)
                     } else {
-                        masker.keys.classify(inner)
+                        keys.classify(masker, inner)
                     };
                 } else {
                     unescaped.clear();

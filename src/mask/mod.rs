@@ -37,7 +37,7 @@ use memchr::memmem;
 use regex::Regex;
 use sha2::Sha256;
 
-use keys::KeyRules;
+use keys::{KeyClass, KeyRules};
 use text::Wrap;
 
 /// A span of text to replace.
@@ -318,6 +318,64 @@ pub struct PayloadScan {
     flags: Vec<usize>,
     /// The first flag not yet passed by a message.
     next_flag: usize,
+    /// Keys classified in this payload's messages.
+    keys: KeyMemo,
+}
+
+/// The classes of recently classified keys: the words around stem hits repeat from message to
+/// message (a function named `auth-authorizer` logs its name in every line), and so do the
+/// keys of JSON logs; classifying one costs ~300-600 instructions, looking it up ~40.
+#[derive(Debug, Default)]
+pub(crate) struct KeyMemo {
+    /// The [`Masker::id`] the entries are for (0: none).
+    owner: u64,
+    /// Per slot: the key's length (0 when empty), its bytes and its class.
+    slots: Vec<(u8, [u8; KEY_MEMO_LEN], Option<KeyClass>)>,
+}
+
+/// The longest key the memo holds, and its number of slots.
+const KEY_MEMO_LEN: usize = 30;
+const KEY_MEMO_SLOTS: usize = 64;
+
+impl KeyMemo {
+    pub(crate) const fn new() -> Self {
+        Self {
+            owner: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    /// `masker.keys.classify(key)`, from the memo when `key` was the last classified in its
+    /// slot.
+    pub(crate) fn classify(&mut self, masker: &Masker, key: &str) -> Option<KeyClass> {
+        let bytes = key.as_bytes();
+        let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+            return masker.keys.classify(key);
+        };
+        if bytes.len() > KEY_MEMO_LEN {
+            return masker.keys.classify(key);
+        }
+        if self.owner != masker.id {
+            self.owner = masker.id;
+            self.slots.clear();
+            self.slots
+                .resize(KEY_MEMO_SLOTS, (0, [0; KEY_MEMO_LEN], None));
+        }
+        let middle = bytes[bytes.len() / 2];
+        let hash = bytes.len() * 31 + usize::from(first) * 7 + usize::from(middle) * 3;
+        let slot = (hash + usize::from(last)) % KEY_MEMO_SLOTS;
+        let Some((len, stored, class)) = self.slots.get_mut(slot) else {
+            return masker.keys.classify(key);
+        };
+        if usize::from(*len) == bytes.len() && stored[..bytes.len()] == *bytes {
+            return *class;
+        }
+        let found = masker.keys.classify(key);
+        *len = bytes.len() as u8;
+        stored[..bytes.len()].copy_from_slice(bytes);
+        *class = found;
+        found
+    }
 }
 
 impl PayloadScan {
@@ -395,7 +453,12 @@ pub struct Masker {
     mode: MaskMode,
     /// False only for [`Masker::disabled`].
     enabled: bool,
+    /// Unique per masker built in this process: what a [`KeyMemo`] is for.
+    id: u64,
 }
+
+/// The next [`Masker::id`].
+static NEXT_MASKER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Index of the first user pattern in `detectors` (they come after built-ins and PII).
 const MAX_DETECTORS: usize = 64;
@@ -529,6 +592,7 @@ impl Masker {
             keys,
             mode: config.mode.clone(),
             enabled: true,
+            id: NEXT_MASKER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -613,7 +677,7 @@ impl Masker {
             return self.must_mask_escaped(escaped);
         };
         let end = offset + escaped.len();
-        let hits = &scan.hits;
+        let (hits, memo) = (&scan.hits, &mut scan.keys);
         let mut i = scan.next;
         if i > 0 && hits.get(i - 1).is_some_and(|&(at, _)| at >= offset) {
             // Out of payload order after all: find the first hit again.
@@ -638,7 +702,7 @@ impl Masker {
                     if at >= examined_to {
                         let (key, key_end) = text::key_around(escaped, at);
                         examined_to = key_end;
-                        if self.keys.classify(key).is_some() {
+                        if memo.classify(self, key).is_some() {
                             slow = true;
                             break;
                         }
