@@ -218,13 +218,17 @@ fn may_hide_literal(inner: &str) -> bool {
 
 /// End (exclusive, after the closing quote) of the string starting at `start`.
 fn string_end(bytes: &[u8], start: usize) -> usize {
+    // `memchr2` from escape to escape: a byte loop cost ~12 instructions a byte.
     let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
+    while let Some(found) = bytes
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let at = i + found;
+        if bytes[at] == b'"' {
+            return at + 1;
         }
+        i = at + 2;
     }
     bytes.len()
 }
