@@ -166,11 +166,15 @@ impl DocumentWriter {
         }
     }
 
-    /// Prepares for the events of one CloudWatch Logs payload: its text is searched for the
-    /// masking prefilter's literals once, rather than message by message. Call it before
+    /// Prepares for the events of one CloudWatch Logs payload: its messages are searched for
+    /// the masking prefilter's literals at once, rather than one by one. Call it before
     /// writing the payload's events.
     pub fn begin_payload(&mut self, payload: &Payload<'_>) {
-        self.masker.scan_payload(payload.text, &mut self.scan);
+        let messages = payload
+            .log_events
+            .iter()
+            .map(|event| message_inner(event.message.get()));
+        self.masker.scan_messages(messages, &mut self.scan);
     }
 
     /// Sets `event.ingested` (processing time) for the documents of one invocation.
@@ -192,10 +196,7 @@ impl DocumentWriter {
             return Err(DocumentError::TimestampOutOfRange(event.timestamp));
         }
         let raw = event.message.get();
-        let inner = raw
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .unwrap_or_default();
+        let inner = message_inner(raw);
         out.extend_from_slice(br#"{"@timestamp":""#);
         time::push_rfc3339_millis(out, event.timestamp);
         out.extend_from_slice(br#"","message":"#);
@@ -273,7 +274,7 @@ impl DocumentWriter {
             self.masked.clear();
             out.extend_from_slice(raw.as_bytes());
         } else if unescaped {
-            push_str(out, &self.masked);
+            push_masked_str(out, inner, &self.scratch, &self.masked);
         } else {
             out.push(b'"');
             out.extend_from_slice(self.masked.as_bytes());
@@ -281,6 +282,13 @@ impl DocumentWriter {
         }
         object
     }
+}
+
+/// The escaped content of the JSON string token `raw` (empty if it is not one).
+fn message_inner(raw: &str) -> &str {
+    raw.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or_default()
 }
 
 /// A cheap test on the escaped message for what [`crate::input::lambda`] may recognise:
@@ -482,6 +490,117 @@ fn trim_escaped_whitespace(mut s: &str) -> &str {
         break;
     }
     s
+}
+
+/// Writes `masked` as a JSON string, as [`push_str`] does, where `masked` is `text` with
+/// some parts replaced and `text` is the content of the JSON string `escaped` (still escaped).
+///
+/// Only the part between the first and the last difference is escaped again; the text around
+/// it is copied from `escaped` when that is what [`push_str`] would write for it. Masked lines
+/// are a few markers in long, escape-dense text (a JSON document in a string), and escaping
+/// them byte by byte cost more than masking them.
+fn push_masked_str(out: &mut Vec<u8>, escaped: &str, text: &str, masked: &str) {
+    let (t, m) = (text.as_bytes(), masked.as_bytes());
+    let mut prefix = common_prefix(t, m);
+    while !masked.is_char_boundary(prefix) {
+        prefix -= 1;
+    }
+    let mut suffix = common_suffix(&t[prefix..], &m[prefix..]);
+    while !masked.is_char_boundary(m.len() - suffix) {
+        suffix -= 1;
+    }
+    let head = escaped_len(&t[..prefix]);
+    let tail = escaped_len(&t[t.len() - suffix..]);
+    // Without raw control characters (valid JSON has none), each character takes at least as
+    // many bytes in `escaped` as `escaped_len` counts for it (more for `\/` and `\u…`), and
+    // as many only when they are the bytes `push_str` writes: equal totals prove the copied
+    // parts right.
+    let same = head + escaped_len(&t[prefix..t.len() - suffix]) + tail == escaped.len()
+        && !has_control(escaped.as_bytes());
+    match (
+        escaped.as_bytes().get(..head),
+        escaped
+            .len()
+            .checked_sub(tail)
+            .and_then(|at| escaped.as_bytes().get(at..)),
+        masked.get(prefix..m.len() - suffix),
+    ) {
+        (Some(head), Some(tail), Some(middle)) if same => {
+            out.push(b'"');
+            out.extend_from_slice(head);
+            // The middle escaped without its quotes.
+            let start = out.len();
+            push_str(out, middle);
+            let end = out.len() - 1;
+            out.copy_within(start + 1..end, start);
+            out.truncate(end - 1);
+            out.extend_from_slice(tail);
+            out.push(b'"');
+        }
+        _ => push_str(out, masked),
+    }
+}
+
+/// The length of the longest common prefix of `a` and `b`, eight bytes at a time.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        let (x, y) = (
+            u64::from_le_bytes(x.try_into().unwrap_or_default()),
+            u64::from_le_bytes(y.try_into().unwrap_or_default()),
+        );
+        if x != y {
+            return i + ((x ^ y).trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// The length of the longest common suffix of `a` and `b`, eight bytes at a time.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = n;
+    while i >= 8 {
+        let (x, y) = (
+            u64::from_le_bytes(a[i - 8..i].try_into().unwrap_or_default()),
+            u64::from_le_bytes(b[i - 8..i].try_into().unwrap_or_default()),
+        );
+        if x != y {
+            return n - i + ((x ^ y).leading_zeros() / 8) as usize;
+        }
+        i -= 8;
+    }
+    while i > 0 && a[i - 1] == b[i - 1] {
+        i -= 1;
+    }
+    n - i
+}
+
+/// The length of `text` written in a JSON string by [`push_str`], for text whose control
+/// characters all have a two-character escape (`\n`, `\t`, …): one more byte for each `"`,
+/// `\` and control character.
+fn escaped_len(text: &[u8]) -> usize {
+    // Counted per 128 bytes in a `u8`, without branches: the loop compiles to vector compares.
+    let mut extra = 0;
+    for chunk in text.chunks(128) {
+        let mut n = 0u8;
+        for &b in chunk {
+            n += u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b < 0x20);
+        }
+        extra += usize::from(n);
+    }
+    text.len() + extra
+}
+
+/// Whether `bytes` holds a control character (without branches, like [`escaped_len`]).
+fn has_control(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |any, &b| any | u8::from(b < 0x20)) != 0
 }
 
 /// Unescapes the content of a JSON string (without its quotes) into `out`. Returns false on an
@@ -756,6 +875,70 @@ mod tests {
         assert_eq!(scanned_counts.total(), 8, "{scanned_counts:?}");
         assert!(scanned.contains("https://example.com/orders?page=2 200 (user@example.com)"));
         assert!(scanned.contains("https://svc:[MASKED:url_password]@api.example.com/x"));
+    }
+
+    #[test]
+    fn masked_strings_are_written_as_push_str_writes_them() {
+        let texts = [
+            "password=hunter2 and more text after it",
+            "{\"user\":\"bob\",\n\t\"token\":\"abc\"}\r\n",
+            "é😀 secret ünïcödé at both ends é😀",
+            "a\\b \\\" quote \u{8}\u{c} controls",
+            "",
+            "x",
+        ];
+        let replacements = ["[MASKED:password]", "\"[MASKED:token]\"", "é", "", "\\\""];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % (n as u64 + 1)) as usize
+        };
+        for text in texts {
+            let mut escaped = Vec::new();
+            push_str(&mut escaped, text);
+            let escaped = std::str::from_utf8(&escaped[1..escaped.len() - 1]).unwrap();
+            for _ in 0..300 {
+                // Replace up to three ranges (at char boundaries) of `text`.
+                let mut masked = String::new();
+                let mut at = 0;
+                for _ in 0..next(3) {
+                    let mut start = at + next(text.len() - at);
+                    while !text.is_char_boundary(start) {
+                        start -= 1;
+                    }
+                    let mut end = start + next(text.len() - start);
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    masked.push_str(&text[at..start]);
+                    masked.push_str(replacements[next(replacements.len() - 1)]);
+                    at = end.max(start);
+                }
+                masked.push_str(&text[at..]);
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                push_str(&mut want, &masked);
+                push_masked_str(&mut got, escaped, text, &masked);
+                assert_eq!(got, want, "{text:?} -> {masked:?}");
+            }
+        }
+        // Escapes `push_str` does not write, and raw control characters (not valid JSON), are
+        // never copied.
+        for (escaped, text) in [
+            (
+                "https:\\/\\/u:pw@h \\u0041KIA tail",
+                "https://u:pw@h AKIA tail",
+            ),
+            ("a\tbu c", "a\tbu c"),
+            ("\\/ a\tb", "/ a\tb"),
+        ] {
+            let masked = text.replace('u', "[MASKED:x]");
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            push_str(&mut want, &masked);
+            push_masked_str(&mut got, escaped, text, &masked);
+            assert_eq!(got, want, "{escaped:?}");
+        }
     }
 
     #[test]

@@ -15,22 +15,31 @@ pub fn find(text: &str, out: &mut Vec<(usize, usize)>) {
 /// it lets through are long, and the runs before that one cannot hold a card.
 pub fn find_likely(text: &str, out: &mut Vec<(usize, usize)>) {
     if let Some(flagged) = first_long_run(text) {
-        let bytes = text.as_bytes();
-        // Back to the run's first digit: digits, and spaces or dashes between two digits.
-        let mut start = flagged;
-        while start > 0 {
-            let b = bytes[start - 1];
-            let between = matches!(b, b' ' | b'-')
-                && start >= 2
-                && bytes[start - 2].is_ascii_digit()
-                && bytes[start].is_ascii_digit();
-            if !(b.is_ascii_digit() || between) {
-                break;
-            }
-            start -= 1;
-        }
-        find_from(text, start, out);
+        find_from_flagged(text, flagged, out);
     }
+}
+
+/// [`find`] from the run holding byte `flagged`, the first run of `text` the pre-check flags
+/// (from [`flag_runs`] over many texts at once, or [`find_likely`]).
+pub fn find_from_flagged(text: &str, flagged: usize, out: &mut Vec<(usize, usize)>) {
+    let bytes = text.as_bytes();
+    if flagged >= bytes.len() {
+        return find_from(text, 0, out);
+    }
+    // Back to the run's first digit: digits, and spaces or dashes between two digits.
+    let mut start = flagged;
+    while start > 0 {
+        let b = bytes[start - 1];
+        let between = matches!(b, b' ' | b'-')
+            && start >= 2
+            && bytes[start - 2].is_ascii_digit()
+            && bytes[start].is_ascii_digit();
+        if !(b.is_ascii_digit() || between) {
+            break;
+        }
+        start -= 1;
+    }
+    find_from(text, start, out);
 }
 
 fn find_from(text: &str, from: usize, out: &mut Vec<(usize, usize)>) {
@@ -126,34 +135,75 @@ fn first_long_run(text: &str) -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { may_contain_avx2(bytes) };
+        return unsafe { scan_avx2(bytes, |_| true) };
     }
-    scan(bytes, masks_of)
+    scan(bytes, masks_of, |_| true)
+}
+
+/// Appends to `out`, in ascending order, the offset of a byte (the last in its block) of every
+/// run [`may_contain`] flags in `bytes`: the pre-check of many texts at once, each followed by
+/// a byte that is neither a digit, a space nor a dash (so no run spans two of them). A run is
+/// flagged when it is 25 bytes long or holds 13 digits, wherever the 64-byte blocks fall, so
+/// the first offset inside a text lies in the run [`find_likely`] starts from on that text
+/// alone. A run may be reported more than once.
+pub fn flag_runs(bytes: &[u8], out: &mut Vec<usize>) {
+    if bytes.len() < 13 {
+        return;
+    }
+    let visit = |at| {
+        out.push(at);
+        false
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { scan_avx2(bytes, visit) };
+        return;
+    }
+    scan(bytes, masks_of, visit);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn may_contain_avx2(bytes: &[u8]) -> Option<usize> {
-    scan(bytes, |block| {
-        // SAFETY: this closure only runs inside `may_contain_avx2`, on an AVX2 CPU.
-        unsafe { masks_of_avx2(block) }
-    })
+unsafe fn scan_avx2(bytes: &[u8], visit: impl FnMut(usize) -> bool) -> Option<usize> {
+    scan(
+        bytes,
+        |block| {
+            // SAFETY: this closure only runs inside `scan_avx2`, on an AVX2 CPU.
+            unsafe { masks_of_avx2(block) }
+        },
+        visit,
+    )
 }
 
-/// The block loop of [`may_contain`], for one way of computing a block's masks.
+/// The block loop of [`may_contain`], for one way of computing a block's masks: calls `visit`
+/// with a byte of each flagged run, in order, until it returns true, and returns that offset.
 #[inline(always)]
-fn scan(bytes: &[u8], masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> Option<usize> {
+fn scan(
+    bytes: &[u8],
+    masks: impl Fn(&[u8; 64]) -> (u64, u64),
+    mut visit: impl FnMut(usize) -> bool,
+) -> Option<usize> {
     let block_count = bytes.len().div_ceil(64);
-    let (mut digits, mut separators) = block_masks(bytes, 0, &masks);
+    // The blocks' masks in order, then zeros: whole blocks straight from the text, the last
+    // partial one (if any) computed up front.
+    let mut whole = bytes.chunks_exact(64);
+    let mut last = (!whole.remainder().is_empty())
+        .then(|| block_masks(bytes, bytes.len() - whole.remainder().len(), &masks));
+    macro_rules! next_block {
+        () => {
+            match whole.next().and_then(|b| <&[u8; 64]>::try_from(b).ok()) {
+                Some(block) => masks(block),
+                None => last.take().unwrap_or_default(),
+            }
+        };
+    }
+    let (mut digits, mut separators) = next_block!();
     // The previous block's digit bit of its last byte, its run bytes and its digits.
     let mut digit_before_block = 0u64;
     let (mut previous_runs, mut previous_digits) = (0u64, 0u64);
-    for block in 1..=block_count {
-        let (next_digits, next_separators) = if block < block_count {
-            block_masks(bytes, block * 64, &masks)
-        } else {
-            (0, 0)
-        };
+    for block in 0..block_count {
+        let (next_digits, next_separators) = next_block!();
         let digit_after = (digits >> 1) | (next_digits << 63);
         let digit_before = (digits << 1) | digit_before_block;
         let runs = digits | (separators & digit_after & digit_before);
@@ -168,14 +218,18 @@ fn scan(bytes: &[u8], masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> Option<usize> 
         long &= long >> 5;
         let crossing = runs & 1 != 0 && previous_runs.leading_ones() + runs.trailing_ones() >= 13;
         if long != 0 || crossing {
-            let found = long_run_with_13_digits(
+            let mut found = long_runs_with_13_digits(
                 (previous_runs, previous_digits),
                 (runs, digits),
                 long,
                 crossing,
             );
-            if let Some(bit) = found {
-                return Some((block - 1) * 64 + bit as usize);
+            while found != 0 {
+                let at = block * 64 + found.trailing_zeros() as usize;
+                if visit(at) {
+                    return Some(at);
+                }
+                found &= found - 1;
             }
         }
         digit_before_block = digits >> 63;
@@ -187,24 +241,25 @@ fn scan(bytes: &[u8], masks: impl Fn(&[u8; 64]) -> (u64, u64)) -> Option<usize> 
     None
 }
 
-/// The first of the long runs ending in this block that holds 13 digits, as the bit of its
-/// last byte in the block: `long` marks where 13-byte runs of `runs` start inside the block,
-/// `crossing` says the block's first run continues the previous block's last one. Separators
-/// are single and between digits, so a run of 25 bytes or more always holds 13 digits.
+/// The long runs ending in this block that hold 13 digits, as the bits of their last bytes in
+/// the block: `long` marks where 13-byte runs of `runs` start inside the block, `crossing`
+/// says the block's first run continues the previous block's last one. Separators are single
+/// and between digits, so a run of 25 bytes or more always holds 13 digits.
 #[cold]
-fn long_run_with_13_digits(
+fn long_runs_with_13_digits(
     (previous_runs, previous_digits): (u64, u64),
     (runs, digits): (u64, u64),
     mut long: u64,
     crossing: bool,
-) -> Option<u32> {
+) -> u64 {
+    let mut found = 0;
     if crossing {
         let before = previous_runs.leading_ones();
         let inside = runs.trailing_ones();
         let count = (previous_digits & !u64::MAX.checked_shr(before).unwrap_or(0)).count_ones()
             + (digits & low_bits(inside)).count_ones();
         if before + inside >= 25 || count >= 13 {
-            return Some(inside - 1);
+            found |= 1 << (inside - 1);
         }
         long &= !low_bits(inside);
     }
@@ -213,11 +268,11 @@ fn long_run_with_13_digits(
         let len = (runs >> start).trailing_ones();
         let run = low_bits(len) << start;
         if len >= 25 || (digits & run).count_ones() >= 13 {
-            return Some(start + len - 1);
+            found |= 1 << (start + len - 1);
         }
         long &= !run;
     }
-    None
+    found
 }
 
 /// A mask of the `n` low bits (`n` up to 64).
@@ -287,8 +342,8 @@ unsafe fn masks_of_avx2(block: &[u8; 64]) -> (u64, u64) {
             );
             (movemask_avx2(digit), movemask_avx2(separator))
         };
-        digits |= u64::from(d as u32) << (i * 32);
-        separators |= u64::from(s as u32) << (i * 32);
+        digits |= d << (i * 32);
+        separators |= s << (i * 32);
     }
     (digits, separators)
 }
@@ -314,8 +369,8 @@ fn masks_of(block: &[u8; 64]) -> (u64, u64) {
             );
             (movemask_sse2(digit), movemask_sse2(separator))
         };
-        digits |= u64::from(d as u16) << (i * 16);
-        separators |= u64::from(s as u16) << (i * 16);
+        digits |= d << (i * 16);
+        separators |= s << (i * 16);
     }
     (digits, separators)
 }
@@ -326,8 +381,9 @@ fn masks_of(block: &[u8; 64]) -> (u64, u64) {
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn movemask_sse2(v: std::arch::x86_64::__m128i) -> i32 {
-    let mask: i32;
+fn movemask_sse2(v: std::arch::x86_64::__m128i) -> u64 {
+    // 64 bits: writing the 32-bit register clears the upper half, so no zero extension follows.
+    let mask: u64;
     // SAFETY: `pmovmskb` only reads the register; SSE2 is part of the x86_64 baseline.
     unsafe {
         std::arch::asm!(
@@ -345,8 +401,9 @@ fn movemask_sse2(v: std::arch::x86_64::__m128i) -> i32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn movemask_avx2(v: std::arch::x86_64::__m256i) -> i32 {
-    let mask: i32;
+unsafe fn movemask_avx2(v: std::arch::x86_64::__m256i) -> u64 {
+    // 64 bits: writing the 32-bit register clears the upper half, so no zero extension follows.
+    let mask: u64;
     // SAFETY: `vpmovmskb` only reads the register; the caller guarantees AVX2.
     unsafe {
         std::arch::asm!(
@@ -559,12 +616,12 @@ mod tests {
             if text.len() >= 13 {
                 let answer = may_contain(&text);
                 assert_eq!(
-                    scan(text.as_bytes(), masks_of).is_some(),
+                    scan(text.as_bytes(), masks_of, |_| true).is_some(),
                     answer,
                     "{text:?}"
                 );
                 assert_eq!(
-                    scan(text.as_bytes(), masks_of_swar).is_some(),
+                    scan(text.as_bytes(), masks_of_swar, |_| true).is_some(),
                     answer,
                     "{text:?}"
                 );
@@ -589,6 +646,52 @@ mod tests {
             "",
         ] {
             assert!(!may_contain(clean), "{clean}");
+        }
+    }
+
+    #[test]
+    fn flags_over_many_texts_find_what_each_text_alone_does() {
+        // Texts dense in digits and separators, joined by `"` the way the payload scan joins
+        // messages, so that runs and 64-byte blocks fall anywhere.
+        let alphabet = b"0123456789 -  --a:4";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let texts: Vec<String> = (0..(next() % 12))
+                .map(|_| {
+                    let len = (next() % 160) as usize;
+                    (0..len)
+                        .map(|_| char::from(alphabet[(next() % alphabet.len() as u64) as usize]))
+                        .collect()
+                })
+                .collect();
+            let mut joined = Vec::new();
+            let mut starts = Vec::new();
+            for t in &texts {
+                starts.push(joined.len());
+                joined.extend_from_slice(t.as_bytes());
+                joined.push(b'"');
+            }
+            let mut flags = Vec::new();
+            flag_runs(&joined, &mut flags);
+            assert!(flags.windows(2).all(|w| w[0] <= w[1]), "{flags:?}");
+            for (t, &start) in texts.iter().zip(&starts) {
+                let (mut alone, mut via_flags) = (Vec::new(), Vec::new());
+                find_likely(t, &mut alone);
+                let first = flags
+                    .iter()
+                    .find(|&&f| (start..start + t.len()).contains(&f));
+                assert_eq!(first.is_some(), may_contain(t), "{t:?}");
+                if let Some(&f) = first {
+                    find_from_flagged(t, f - start, &mut via_flags);
+                }
+                assert_eq!(via_flags, alone, "{t:?}");
+            }
         }
     }
 

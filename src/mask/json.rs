@@ -9,7 +9,7 @@
 
 use super::keys::KeyClass;
 use super::text::{balanced_end, is_placeholder};
-use super::{card, MaskCounts, Masker};
+use super::{card, KeyMemo, MaskCounts, Masker};
 use crate::document::{push_str, unescape_json_string};
 
 #[derive(Clone, Copy)]
@@ -43,6 +43,7 @@ struct Scratch {
     masked: String,
     bytes_out: Vec<u8>,
     hits: Vec<usize>,
+    keys: KeyMemo,
 }
 
 thread_local! {
@@ -53,6 +54,7 @@ thread_local! {
             masked: String::new(),
             bytes_out: Vec::new(),
             hits: Vec::new(),
+            keys: KeyMemo::new(),
         })
     };
 }
@@ -70,6 +72,7 @@ fn mask_json_with(
         masked,
         bytes_out,
         hits,
+        keys,
     } = scratch;
     stack.clear();
     hits.clear();
@@ -140,7 +143,7 @@ fn mask_json_with(
                     } else {
                         inner
                     };
-                    pending = masker.keys.classify(key);
+                    pending = keys.classify(masker, key);
                     naming = false;
                     if let Some(top) = stack.last_mut() {
                         top.expect_key = false;
@@ -162,7 +165,7 @@ fn mask_json_with(
                     };
                     if std::mem::take(&mut naming) {
                         if let (Some(top), Some(class)) =
-                            (stack.last_mut(), masker.keys.classify(text))
+                            (stack.last_mut(), keys.classify(masker, text))
                         {
                             top.named = Some(class);
                         }
@@ -238,13 +241,17 @@ fn may_hide_literal(inner: &str) -> bool {
 
 /// End (exclusive, after the closing quote) of the string starting at `start`.
 fn string_end(bytes: &[u8], start: usize) -> usize {
+    // `memchr2` from escape to escape: a byte loop cost ~12 instructions a byte.
     let mut i = start + 1;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
+    while let Some(found) = bytes
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let at = i + found;
+        if bytes[at] == b'"' {
+            return at + 1;
         }
+        i = at + 2;
     }
     bytes.len()
 }

@@ -37,7 +37,7 @@ use memchr::memmem;
 use regex::Regex;
 use sha2::Sha256;
 
-use keys::KeyRules;
+use keys::{KeyClass, KeyRules};
 use text::Wrap;
 
 /// A span of text to replace.
@@ -295,17 +295,121 @@ fn teddy_order(patterns: &[String]) -> Vec<usize> {
     order
 }
 
-/// The literal hits of one CloudWatch Logs payload ([`Masker::scan_payload`]); reused from
-/// payload to payload.
+/// The literal hits of the messages of one CloudWatch Logs payload ([`Masker::scan_messages`]);
+/// reused from payload to payload.
 #[derive(Debug, Default)]
 pub struct PayloadScan {
-    /// Offset in the payload and what starts there, in ascending offsets.
+    /// The messages (still escaped), each followed by a `"`: the text the searchers run over.
+    /// Searching the messages alone, not the payload, skips the ~100 bytes of event id,
+    /// timestamp and keys around each message (a quarter of the payload).
+    text: Vec<u8>,
+    /// Per message, in order: its address and length (never read through) and its offset in
+    /// `text`. A message is recognised by address and length; any other text is searched on
+    /// its own.
+    messages: Vec<(usize, usize, usize)>,
+    /// The message expected next.
+    next_message: usize,
+    /// Offset in `text` and what starts there, in ascending offsets.
     hits: Vec<(usize, Found)>,
     /// The first hit not yet passed by a message.
     next: usize,
-    /// Where the scanned payload lies (addresses only, never read through): messages outside
-    /// it are searched on their own.
-    range: std::ops::Range<usize>,
+    /// A byte of each digit run in `text` the card pre-check flags ([`card::flag_runs`]), in
+    /// ascending order: one pass over all the messages instead of one call per message.
+    flags: Vec<usize>,
+    /// The first flag not yet passed by a message.
+    next_flag: usize,
+    /// Keys classified in this payload's messages.
+    keys: KeyMemo,
+}
+
+/// The classes of recently classified keys: the words around stem hits repeat from message to
+/// message (a function named `auth-authorizer` logs its name in every line), and so do the
+/// keys of JSON logs; classifying one costs ~300-600 instructions, looking it up ~40.
+#[derive(Debug, Default)]
+pub(crate) struct KeyMemo {
+    /// The [`Masker::id`] the entries are for (0: none).
+    owner: u64,
+    /// Per slot: the key's length (0 when empty), its bytes and its class.
+    slots: Vec<(u8, [u8; KEY_MEMO_LEN], Option<KeyClass>)>,
+}
+
+/// The longest key the memo holds, and its number of slots.
+const KEY_MEMO_LEN: usize = 30;
+const KEY_MEMO_SLOTS: usize = 64;
+
+impl KeyMemo {
+    pub(crate) const fn new() -> Self {
+        Self {
+            owner: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    /// `masker.keys.classify(key)`, from the memo when `key` was the last classified in its
+    /// slot.
+    pub(crate) fn classify(&mut self, masker: &Masker, key: &str) -> Option<KeyClass> {
+        let bytes = key.as_bytes();
+        let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+            return masker.keys.classify(key);
+        };
+        if bytes.len() > KEY_MEMO_LEN {
+            return masker.keys.classify(key);
+        }
+        if self.owner != masker.id {
+            self.owner = masker.id;
+            self.slots.clear();
+            self.slots
+                .resize(KEY_MEMO_SLOTS, (0, [0; KEY_MEMO_LEN], None));
+        }
+        let middle = bytes[bytes.len() / 2];
+        let hash = bytes.len() * 31 + usize::from(first) * 7 + usize::from(middle) * 3;
+        let slot = (hash + usize::from(last)) % KEY_MEMO_SLOTS;
+        let Some((len, stored, class)) = self.slots.get_mut(slot) else {
+            return masker.keys.classify(key);
+        };
+        if usize::from(*len) == bytes.len() && stored[..bytes.len()] == *bytes {
+            return *class;
+        }
+        let found = masker.keys.classify(key);
+        *len = bytes.len() as u8;
+        stored[..bytes.len()].copy_from_slice(bytes);
+        *class = found;
+        found
+    }
+}
+
+impl PayloadScan {
+    /// The first flag in `text[start..end]` (a scanned message).
+    fn first_flag(&mut self, start: usize, end: usize) -> Option<usize> {
+        let flags = &self.flags;
+        let mut i = self.next_flag;
+        if i > 0 && flags.get(i - 1).is_some_and(|&at| at >= start) {
+            // Out of payload order: find the first flag again.
+            i = flags.partition_point(|&at| at < start);
+        }
+        while flags.get(i).is_some_and(|&at| at < start) {
+            i += 1;
+        }
+        self.next_flag = i;
+        flags.get(i).copied().filter(|&at| at < end)
+    }
+
+    /// The offset in `text` of the scanned message `escaped` (found by address and length).
+    fn locate(&mut self, escaped: &str) -> Option<usize> {
+        let key = (escaped.as_ptr() as usize, escaped.len());
+        let index = match self.messages.get(self.next_message) {
+            Some(&(at, len, _)) if (at, len) == key => self.next_message,
+            // Out of order or skipped (an event that failed before masking): messages of a
+            // payload lie at ascending addresses.
+            _ => self
+                .messages
+                .binary_search_by_key(&key.0, |&(at, _, _)| at)
+                .ok()
+                .filter(|&i| self.messages[i].1 == key.1)?,
+        };
+        self.next_message = index + 1;
+        Some(self.messages[index].2)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -349,7 +453,12 @@ pub struct Masker {
     mode: MaskMode,
     /// False only for [`Masker::disabled`].
     enabled: bool,
+    /// Unique per masker built in this process: what a [`KeyMemo`] is for.
+    id: u64,
 }
+
+/// The next [`Masker::id`].
+static NEXT_MASKER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Index of the first user pattern in `detectors` (they come after built-ins and PII).
 const MAX_DETECTORS: usize = 64;
@@ -484,6 +593,7 @@ impl Masker {
             keys,
             mode: config.mode.clone(),
             enabled: true,
+            id: NEXT_MASKER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -517,43 +627,58 @@ impl Masker {
                 || self.might_match(escaped))
     }
 
-    /// Searches a whole CloudWatch Logs payload (its JSON text) for every prefilter literal
-    /// and escape at once, for [`Masker::must_mask_escaped_in`] to decide message by message.
+    /// Searches the messages of a CloudWatch Logs payload (escaped, as the payload holds them)
+    /// for every prefilter literal and escape at once, for [`Masker::must_mask_escaped_in`] to
+    /// decide message by message.
     ///
-    /// One search over the payload costs ~40 % less than one per message (the searchers' setup
-    /// and their slower path for a haystack's last bytes are paid once), and the answer is the
-    /// same: no literal holds a `"`, so no match straddles the quotes around a message, and
-    /// inside a message the matches are those a search of the message alone finds.
-    pub fn scan_payload(&self, payload: &[u8], scan: &mut PayloadScan) {
+    /// One search over all the messages costs ~40 % less than one per message (the searchers'
+    /// setup and their slower path for a haystack's last bytes are paid once), and the answer
+    /// is the same: each message is followed by a `"`, which no literal holds, so no match
+    /// straddles two messages, and inside a message the matches are those a search of the
+    /// message alone finds.
+    pub fn scan_messages<'a>(
+        &self,
+        messages: impl IntoIterator<Item = &'a str>,
+        scan: &mut PayloadScan,
+    ) {
+        scan.text.clear();
+        scan.messages.clear();
+        scan.next_message = 0;
         scan.hits.clear();
         scan.next = 0;
-        let start = payload.as_ptr() as usize;
-        scan.range = start..start + payload.len();
+        scan.flags.clear();
+        scan.next_flag = 0;
         if !self.literals_decide() {
             return;
         }
-        let hits = &mut scan.hits;
-        self.literals_in(payload, |at, found| hits.push((at, found)));
+        for message in messages {
+            let at = message.as_ptr() as usize;
+            scan.messages.push((at, message.len(), scan.text.len()));
+            scan.text.extend_from_slice(message.as_bytes());
+            scan.text.push(b'"');
+        }
+        let (text, hits) = (&scan.text, &mut scan.hits);
+        self.literals_in(text, |at, found| hits.push((at, found)));
         for finder in [&self.unicode_escape, &self.slash_escape] {
-            hits.extend(finder.find_iter(payload).map(|at| (at, Found::Escape)));
+            hits.extend(finder.find_iter(text).map(|at| (at, Found::Escape)));
         }
         hits.sort_unstable_by_key(|&(at, _)| at);
+        card::flag_runs(text, &mut scan.flags);
     }
 
-    /// [`Masker::must_mask_escaped`] for a message of the payload last given to
-    /// [`Masker::scan_payload`], from that scan's hits (messages in payload order are the
-    /// fast case); text from anywhere else is searched on its own. The scan must be of the
-    /// payload the message borrows from: a reused buffer holding another payload at the same
-    /// address would be read with stale hits.
+    /// [`Masker::must_mask_escaped`] for a message given to [`Masker::scan_messages`], from
+    /// that scan's hits (messages in payload order are the fast case); text from anywhere else
+    /// is searched on its own. The scan must be of the payload the message borrows from: a
+    /// reused buffer holding another payload at the same address would be read with stale hits.
     pub fn must_mask_escaped_in(&self, escaped: &str, scan: &mut PayloadScan) -> bool {
-        let start = escaped.as_ptr() as usize;
-        let inside = scan.range.start <= start && start + escaped.len() <= scan.range.end;
-        if !self.literals_decide() || !inside {
+        if !self.literals_decide() {
             return self.must_mask_escaped(escaped);
         }
-        let offset = start - scan.range.start;
+        let Some(offset) = scan.locate(escaped) else {
+            return self.must_mask_escaped(escaped);
+        };
         let end = offset + escaped.len();
-        let hits = &scan.hits;
+        let (hits, memo) = (&scan.hits, &mut scan.keys);
         let mut i = scan.next;
         if i > 0 && hits.get(i - 1).is_some_and(|&(at, _)| at >= offset) {
             // Out of payload order after all: find the first hit again.
@@ -578,7 +703,7 @@ impl Masker {
                     if at >= examined_to {
                         let (key, key_end) = text::key_around(escaped, at);
                         examined_to = key_end;
-                        if self.keys.classify(key).is_some() {
+                        if memo.classify(self, key).is_some() {
                             slow = true;
                             break;
                         }
@@ -596,7 +721,15 @@ impl Masker {
             }
         }
         scan.next = i;
-        slow || self.confirmed(escaped, run)
+        if slow || self.detector_confirms(escaped, run) {
+            return true;
+        }
+        // The card pre-check of this message is the scan's: its first flagged run, if any.
+        scan.first_flag(offset, end).is_some_and(|at| {
+            let mut found = Vec::new();
+            card::find_from_flagged(escaped, at - offset, &mut found);
+            !found.is_empty()
+        })
     }
 
     /// Whether `text` may contain something to mask. False means masking would change
@@ -633,12 +766,24 @@ impl Masker {
 
     /// Whether one of the detectors in `run` matches `text`, or `text` holds a card number.
     fn confirmed(&self, text: &str, run: u64) -> bool {
-        let confirmed = self
-            .detectors
-            .iter()
-            .enumerate()
-            .any(|(i, d)| run & (1 << i) != 0 && d.regex.is_match(text));
-        confirmed || has_card_candidate(text)
+        self.detector_confirms(text, run) || has_card_candidate(text)
+    }
+
+    /// Whether one of the detectors in `run` matches `text`.
+    fn detector_confirms(&self, text: &str, mut run: u64) -> bool {
+        // Bit by bit, not detector by detector: for most lines `run` is empty.
+        while run != 0 {
+            let i = run.trailing_zeros() as usize;
+            if self
+                .detectors
+                .get(i)
+                .is_some_and(|d| d.regex.is_match(text))
+            {
+                return true;
+            }
+            run &= run - 1;
+        }
+        false
     }
 
     /// Which detectors to run on `text` (besides the ones that always run).

@@ -425,3 +425,49 @@ fn extra_key_stems_split_words_and_humps() {
     assert_eq!(extra_key_stems("x_id"), ["id"]);
     assert_eq!(extra_key_stems("OTP"), ["otp"]);
 }
+
+#[test]
+fn the_key_memo_answers_like_the_rules() {
+    let plain = masker();
+    let custom = Masker::new(&MaskConfig {
+        extra_keys: vec!["member_no".to_owned(), "level".to_owned()],
+        ..MaskConfig::default()
+    })
+    .unwrap();
+    let keys = [
+        "password",
+        "level",
+        "memberNo",
+        "auth-authorizer",
+        "authorized",
+        "token_type",
+        "x-api-key",
+        "company",
+        "card_pan",
+        "message",
+        "Authorization",
+        "sessionid",
+        "a",
+        "",
+        "a_key_far_longer_than_the_memo_holds_password",
+    ];
+    let mut memo = KeyMemo::new();
+    // Twice over, alternating maskers, so that answers come from the memo and from the rules.
+    for round in 0..4 {
+        let m = if round % 2 == 0 { &plain } else { &custom };
+        for _ in 0..2 {
+            for key in keys {
+                assert_eq!(memo.classify(m, key), m.keys.classify(key), "{key}");
+            }
+        }
+    }
+    // Keys that share a slot replace each other.
+    let many: Vec<String> = (0..500).map(|i| format!("k{i}_token")).collect();
+    for key in many.iter().chain(many.iter().rev()) {
+        assert_eq!(
+            memo.classify(&plain, key),
+            plain.keys.classify(key),
+            "{key}"
+        );
+    }
+}

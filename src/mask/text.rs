@@ -21,8 +21,21 @@ pub enum Wrap {
 }
 
 fn is_key_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'
+    // A table: keys around stem hits are widened byte by byte on every line with a hit.
+    KEY_BYTES[usize::from(b)]
 }
+
+/// ASCII letters, digits, `_`, `-` and `.`.
+static KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.';
+        b += 1;
+    }
+    table
+};
 
 /// Values that are not secrets even under a sensitive key.
 pub fn is_placeholder(value: &str) -> bool {
