@@ -259,6 +259,11 @@ impl KeyRules {
         if !self.may_be_sensitive(&tail[3 - tail_len..]) {
             return None;
         }
+        self.classify_unfiltered(key)
+    }
+
+    /// [`KeyRules::classify`] without the test on the last bytes.
+    fn classify_unfiltered(&self, key: &str) -> Option<KeyClass> {
         let mut buf = [0u8; 128];
         let n = normalize_into(key, &mut buf);
         // ASCII letters and digits: compared as bytes, no UTF-8 check needed.
@@ -453,6 +458,46 @@ mod tests {
         ] {
             assert_eq!(rules.classify(key), None, "{key}");
         }
+    }
+
+    #[test]
+    fn the_ending_test_never_rejects_a_sensitive_key() {
+        let rules = KeyRules::new(&["pw".to_owned(), "member-no".to_owned()]);
+        let words = SUFFIXES
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(LAST_WORDS.iter().map(|(w, _)| *w))
+            .chain(QUALIFIED.iter().copied())
+            .chain([
+                "user",
+                "db",
+                "x",
+                "pw",
+                "member_no",
+                "api",
+                "old",
+                "id",
+                "arn",
+                "2",
+            ]);
+        let words: Vec<&str> = words.collect();
+        let mut checked = 0;
+        for a in &words {
+            for b in words.iter().chain(QUALIFIERS) {
+                for key in [
+                    format!("{a}{b}"),
+                    format!("{a}_{b}"),
+                    format!("{a}-{}", b.to_uppercase()),
+                ] {
+                    let full = rules.classify_unfiltered(&key);
+                    if full.is_some() {
+                        assert_eq!(rules.classify(&key), full, "{key}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "only {checked} sensitive keys generated");
     }
 
     #[test]
