@@ -224,7 +224,7 @@ pub const SECRETS: &[Spec] = &[
         // `dckr_pat_`, `SECRET` (a stem) in age's `AGE-SECRET-KEY-1`.
         name: "vendor_token",
         triggers: &["AK-", "eyJ", "_pat_", "dp.", "ATATT", "EAA", "SECRET"],
-        pattern: r"(?-u:\b)((?:PMAK-[A-Fa-f0-9]{24}-[A-Fa-f0-9]{34}|NR(?:AK|II)-[A-Za-z0-9_-]{27,32}|sntry[su]_eyJ[A-Za-z0-9+/=_-]{40,}|ops_eyJ[A-Za-z0-9+/=_-]{40,}|[sp]k\.eyJ[A-Za-z0-9_-]{40,}\.[A-Za-z0-9_-]{20,}|dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,}|dp\.(?:pt|st|ct|sa|scim|audit)\.[A-Za-z0-9._-]{40,}|ATATT3[A-Za-z0-9_=-]{60,}|EAA[A-Z][A-Za-z0-9_-]{40,}|AGE-SECRET-KEY-1[0-9A-Z]{58}|pul-[a-f0-9]{40}|dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}|HRKU-[A-Za-z0-9_-]{30,}|pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.=-]{32,}|gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|rubygems_[a-f0-9]{48}|[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}))",
+        pattern: r"(?-u:\b)((?:PMAK-[A-Fa-f0-9]{24}-[A-Fa-f0-9]{34}|NRAK-[A-Za-z0-9_-]{27,32}|sntry[su]_eyJ[A-Za-z0-9+/=_-]{40,}|ops_eyJ[A-Za-z0-9+/=_-]{40,}|[sp]k\.eyJ[A-Za-z0-9_-]{40,}\.[A-Za-z0-9_-]{20,}|dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,}|dp\.(?:pt|st|ct|sa|scim|audit)\.[A-Za-z0-9._-]{40,}|ATATT3[A-Za-z0-9_=-]{60,}|EAA[A-Z][A-Za-z0-9_-]{40,}|AGE-SECRET-KEY-1[0-9A-Z]{58}))",
         validate: None,
         finder: None,
     },
