@@ -148,7 +148,7 @@ fn mask_json_with(
                     if let Some(top) = stack.last_mut() {
                         top.expect_key = false;
                         if pending.is_none() {
-                            match super::text::named_role(key) {
+                            match super::text::named_role(key.as_bytes()) {
                                 Some(super::text::Role::Name) => naming = true,
                                 Some(super::text::Role::Value) => pending = top.named,
                                 None => {}

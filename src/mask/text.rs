@@ -387,10 +387,7 @@ fn value_of_named(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<S
     while b > 0 && bytes[b - 1].is_ascii_alphabetic() && name_end - b < 16 {
         b -= 1;
     }
-    if !NAMING_KEYS
-        .iter()
-        .any(|k| bytes[b..name_end].eq_ignore_ascii_case(k.as_bytes()))
-    {
+    if named_role(&bytes[b..name_end]) != Some(Role::Name) {
         return None;
     }
     // Forward to the `value` key of the same object or element.
@@ -409,17 +406,10 @@ fn value_of_named(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<S
             let word = &window[i..i + len];
             let after = window.get(i + len).copied();
             if !after.is_some_and(is_key_byte) {
-                if VALUE_KEYS
-                    .iter()
-                    .any(|k| word.eq_ignore_ascii_case(k.as_bytes()))
-                {
-                    return value_after_key(text, ke + i, ke + i + len, class);
-                }
-                if NAMING_KEYS
-                    .iter()
-                    .any(|k| word.eq_ignore_ascii_case(k.as_bytes()))
-                {
-                    return None;
+                match named_role(word) {
+                    Some(Role::Value) => return value_after_key(text, ke + i, ke + i + len, class),
+                    Some(Role::Name) => return None,
+                    None => {}
                 }
             }
             i += len;
@@ -439,8 +429,8 @@ pub enum Role {
 
 /// Whether `key` names a setting (`name`, `Key`, `ParameterKey`, …) or holds its value
 /// (`value`, `ParameterValue`).
-pub fn named_role(key: &str) -> Option<Role> {
-    let is = |list: &[&str]| list.iter().any(|k| key.eq_ignore_ascii_case(k));
+pub fn named_role(key: &[u8]) -> Option<Role> {
+    let is = |list: &[&str]| list.iter().any(|k| key.eq_ignore_ascii_case(k.as_bytes()));
     if is(NAMING_KEYS) {
         Some(Role::Name)
     } else if is(VALUE_KEYS) {
@@ -455,8 +445,8 @@ const NAMING_KEYS: &[&str] = &["name", "key", "parameterkey", "parametername", "
 /// Keys holding the value of the named setting.
 const VALUE_KEYS: &[&str] = &["value", "parametervalue"];
 
-/// A value after the key and a space, with no separator or quote: `… secret ce742195ad50…`,
-/// `redis-cli AUTH hunter2`. Only a value that looks like a credential counts — never a word
+/// A value after the key and a space, with no separator or quote: `… secret ce742195ad50…`.
+/// Only a value that looks like a credential counts — never a word
 /// (`secret rotation completed`, `password reset email sent`).
 fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span> {
     let bytes = text.as_bytes();
@@ -466,9 +456,6 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
     }
     if p == ke || ks >= 2 && &bytes[ks - 2..ks] == b"--" || quote_at(bytes, p).is_some() {
         return None;
-    }
-    if &text[ks..ke] == "AUTH" {
-        return redis_auth_arguments(text, p, class);
     }
     let end = text[p..]
         .find(|c: char| {
@@ -508,7 +495,7 @@ fn encoded_value_end(bytes: &[u8], start: usize, end: usize) -> usize {
         .map_or(end, |i| start + i)
 }
 
-/// Trailing `.` or `:` ends a sentence, not a credential.
+/// Trailing `.`, `:`, `!` or `?` ends a sentence, not a credential.
 fn trim_end_punctuation(text: &str, start: usize, mut end: usize) -> usize {
     while end > start && matches!(text.as_bytes()[end - 1], b'.' | b':' | b'!' | b'?') {
         end -= 1;
