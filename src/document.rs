@@ -263,12 +263,14 @@ impl DocumentWriter {
             self.scratch.push_str(inner);
         }
         let object = unescaped && is_json_object(&self.scratch);
+        // The payload scan's hits of this message stand for a search of the unescaped text.
+        let hits = self.scan.unescaped_hits().filter(|_| unescaped);
         let changed = if object {
             self.masker
-                .mask_json_into(&self.scratch, &mut self.masked, &mut self.counts)
+                .mask_json_with_hits(&self.scratch, &mut self.masked, &mut self.counts, hits)
         } else {
             self.masker
-                .mask_text_into(&self.scratch, &mut self.masked, &mut self.counts)
+                .mask_text_with_hits(&self.scratch, &mut self.masked, &mut self.counts, hits)
         };
         if !changed {
             self.masked.clear();
@@ -845,6 +847,13 @@ mod tests {
             r#"SK0123456789abcdef0123456789abcdef twilio"#,
             r#"GET https://example.com/orders?page=2 200 (user@example.com)"#,
             r#"fetch https://svc:pw9876@api.example.com/x"#,
+            // Escapes before and inside hits: the slow path reads the payload's hits, moved
+            // left one byte per escape before them.
+            r#"\tquoted \"x\" then password=hunter2\n"#,
+            r#"path C:\\temp\\npm_ \\\\ then token: Zq7abcdef12345\n"#,
+            r#"\npm_0123456789abcdef0123456789abcdef0123 at a newline"#,
+            r#"{\"msg\":\"line\\nwith Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln\",\"password\":\"p\"}"#,
+            r#"{\"a\":\"x\\\"y\",\"inner\":\"{\\\"secret\\\":\\\"v4lue\\\"}\",\"t\":\"AKIAIOSFODNN7EXAMPLE\"}"#,
         ];
         let events: Vec<String> = messages
             .iter()
@@ -872,9 +881,59 @@ mod tests {
         let (alone, alone_counts) = write_all(false);
         assert_eq!(scanned, alone);
         assert_eq!(scanned_counts, alone_counts);
-        assert_eq!(scanned_counts.total(), 8, "{scanned_counts:?}");
+        assert_eq!(scanned_counts.total(), 14, "{scanned_counts:?}");
         assert!(scanned.contains("https://example.com/orders?page=2 200 (user@example.com)"));
         assert!(scanned.contains("https://svc:[MASKED:url_password]@api.example.com/x"));
+    }
+
+    /// Every text of the masking corpora, in payloads of 40 events: the documents written with
+    /// the payload scan (its hits reused by the slow path) are those written without it.
+    #[test]
+    fn the_payload_scan_masks_the_corpora_like_a_search_of_each_message() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/masking");
+        let mut texts = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let case: Value = serde_json::from_str(line).unwrap();
+                texts.push(case["text"].as_str().unwrap().to_owned());
+            }
+        }
+        assert!(texts.len() > 1500, "{}", texts.len());
+        let mut masked = 0;
+        for group in texts.chunks(40) {
+            let events: Vec<String> = group
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let message = serde_json::to_string(t).unwrap();
+                    format!(r#"{{"id":"{i}","timestamp":0,"message":{message}}}"#)
+                })
+                .collect();
+            let json = payload(&events.join(","));
+            let payload = cloudwatch::parse(json.as_bytes()).unwrap();
+            let mut ctx = RecordContext::default();
+            ctx.set(&SOURCE, &payload);
+            let write_all = |scan: bool| {
+                let mut w = DocumentWriter::new(Some("json"), default_masker());
+                w.set_ingested(1_795_320_001_000);
+                if scan {
+                    w.begin_payload(&payload);
+                }
+                let mut out = Vec::new();
+                for e in &payload.log_events {
+                    w.write(&mut out, &ctx, e).unwrap();
+                    out.push(b'\n');
+                }
+                (String::from_utf8(out).unwrap(), w.take_counts())
+            };
+            let (scanned, scanned_counts) = write_all(true);
+            let (alone, alone_counts) = write_all(false);
+            assert_eq!(scanned, alone);
+            assert_eq!(scanned_counts, alone_counts);
+            masked += scanned_counts.total();
+        }
+        assert!(masked > 1000, "{masked}");
     }
 
     #[test]

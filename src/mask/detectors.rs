@@ -219,11 +219,14 @@ pub const SECRETS: &[Spec] = &[
     },
     Spec {
         // More documented prefixes, behind few literals: `AK-` is in Postman's `PMAK-` and
-        // New Relic's `NRAK-`, `eyJ` (shared with JWTs) in tokens that carry base64 JSON
-        // (Sentry `sntrys_eyJ`, 1Password `ops_eyJ`, Mapbox `sk.eyJ`), `_pat_` in Docker's
-        // `dckr_pat_`, `SECRET` (a stem) in age's `AGE-SECRET-KEY-1`.
+        // New Relic's `NRAK-`, `_eyJ` and `k.eyJ` in tokens that carry base64 JSON (Sentry
+        // `sntrys_eyJ`, 1Password `ops_eyJ`, Mapbox `sk.eyJ`) — not `eyJ` alone, which starts
+        // every JWT and would run this long pattern on every line holding one — `_pat_` in
+        // Docker's `dckr_pat_`, `SECRET` (a stem) in age's `AGE-SECRET-KEY-1`.
         name: "vendor_token",
-        triggers: &["AK-", "eyJ", "_pat_", "dp.", "ATATT", "EAA", "SECRET"],
+        triggers: &[
+            "AK-", "_eyJ", "k.eyJ", "_pat_", "dp.", "ATATT", "EAA", "SECRET",
+        ],
         pattern: r"(?-u:\b)((?:PMAK-[A-Fa-f0-9]{24}-[A-Fa-f0-9]{34}|NRAK-[A-Za-z0-9_-]{27,32}|sntry[su]_eyJ[A-Za-z0-9+/=_-]{40,}|ops_eyJ[A-Za-z0-9+/=_-]{40,}|[sp]k\.eyJ[A-Za-z0-9_-]{40,}\.[A-Za-z0-9_-]{20,}|dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,}|dp\.(?:pt|st|ct|sa|scim|audit)\.[A-Za-z0-9._-]{40,}|ATATT3[A-Za-z0-9_=-]{60,}|EAA[A-Z][A-Za-z0-9_-]{40,}|AGE-SECRET-KEY-1[0-9A-Z]{58}))",
         validate: None,
         finder: None,

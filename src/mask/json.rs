@@ -9,7 +9,7 @@
 
 use super::keys::KeyClass;
 use super::text::{balanced_end, is_placeholder};
-use super::{card, KeyMemo, MaskCounts, Masker};
+use super::{card, Found, Hits, KeyMemo, MaskCounts, Masker};
 use crate::document::{push_str, unescape_json_string};
 
 #[derive(Clone, Copy)]
@@ -22,16 +22,23 @@ struct Frame {
 }
 
 /// Masks the JSON document `json` into `out`. Returns whether anything was masked (when
-/// false, `out` holds an exact copy).
-pub fn mask_json(masker: &Masker, json: &str, out: &mut String, counts: &mut MaskCounts) -> bool {
+/// false, `out` holds an exact copy). `known` holds the document's literal hits when they were
+/// found before ([`super::PayloadScan::unescaped_hits`]); `None` searches the document.
+pub fn mask_json(
+    masker: &Masker,
+    json: &str,
+    out: &mut String,
+    counts: &mut MaskCounts,
+    known: Option<Hits<'_>>,
+) -> bool {
     if !masker.enabled() {
         out.clear();
         out.push_str(json);
         return false;
     }
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut scratch) => mask_json_with(masker, json, out, counts, &mut scratch),
-        Err(_) => mask_json_with(masker, json, out, counts, &mut Scratch::default()),
+        Ok(mut scratch) => mask_json_with(masker, json, out, counts, &mut scratch, known),
+        Err(_) => mask_json_with(masker, json, out, counts, &mut Scratch::default(), known),
     })
 }
 
@@ -43,6 +50,8 @@ struct Scratch {
     masked: String,
     bytes_out: Vec<u8>,
     hits: Vec<usize>,
+    /// The known hits of one string value, at offsets in the string.
+    string_hits: Vec<(usize, Found)>,
     keys: KeyMemo,
 }
 
@@ -54,6 +63,7 @@ thread_local! {
             masked: String::new(),
             bytes_out: Vec::new(),
             hits: Vec::new(),
+            string_hits: Vec::new(),
             keys: KeyMemo::new(),
         })
     };
@@ -65,6 +75,7 @@ fn mask_json_with(
     out: &mut String,
     counts: &mut MaskCounts,
     scratch: &mut Scratch,
+    known: Option<Hits<'_>>,
 ) -> bool {
     let Scratch {
         stack,
@@ -72,6 +83,7 @@ fn mask_json_with(
         masked,
         bytes_out,
         hits,
+        string_hits: sub_hits,
         keys,
     } = scratch;
     stack.clear();
@@ -86,7 +98,13 @@ fn mask_json_with(
     let mut i = 0;
     // Literal hits in the whole document: a string value without one (and without a card
     // candidate) cannot change, so it is not searched again on its own.
-    let prescanned = masker.literal_hits(json, hits);
+    let prescanned = match known {
+        Some(known) => {
+            hits.extend(known.0.iter().map(|&(at, _)| at));
+            true
+        }
+        None => masker.literal_hits(json, hits),
+    };
     let mut next_hit = 0;
 
     // Replaces json[start..end] with a marker for `secret`, copying what precedes it first.
@@ -183,7 +201,22 @@ fn mask_json_with(
                             || hits.get(next_hit).is_some_and(|&h| h < end)
                             || card::may_contain(text)
                             || escaped && may_hide_literal(inner);
-                        if searched && masker.mask_text_into(text, masked, counts) {
+                        // An unescaped string's hits are the document's, shifted.
+                        let string_hits = match known {
+                            Some(known) if !escaped => {
+                                let (from, to) = (i + 1, i + 1 + inner.len());
+                                let first = known.0.partition_point(|&(at, _)| at < from);
+                                let last = known.0.partition_point(|&(at, _)| at < to);
+                                sub_hits.clear();
+                                sub_hits.extend(
+                                    known.0[first..last].iter().map(|&(at, f)| (at - from, f)),
+                                );
+                                Some(Hits(sub_hits))
+                            }
+                            _ => None,
+                        };
+                        if searched && masker.mask_text_with_hits(text, masked, counts, string_hits)
+                        {
                             // The string keeps its place, re-escaped around the markers.
                             out.push_str(&json[copied..i]);
                             bytes_out.clear();

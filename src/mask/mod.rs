@@ -25,6 +25,7 @@ pub mod card;
 pub mod detectors;
 pub mod json;
 pub mod keys;
+pub mod pairs;
 pub mod pem;
 pub mod text;
 
@@ -320,6 +321,11 @@ pub struct PayloadScan {
     next_flag: usize,
     /// Keys classified in this payload's messages.
     keys: KeyMemo,
+    /// The hits of the message [`Masker::must_mask_escaped_in`] last sent the slow way, at
+    /// their offsets in the unescaped message, when they can stand for a search of it
+    /// ([`PayloadScan::unescaped_hits`]).
+    unescaped: Vec<(usize, Found)>,
+    unescaped_valid: bool,
 }
 
 /// The classes of recently classified keys: the words around stem hits repeat from message to
@@ -379,6 +385,59 @@ impl KeyMemo {
 }
 
 impl PayloadScan {
+    /// The literal hits of the message [`Masker::must_mask_escaped_in`] last answered true
+    /// for, at their offsets in that message once unescaped — `None` when they cannot stand
+    /// for a search of the unescaped text (a `\u` or `\/` escape may hide a literal).
+    ///
+    /// Without those two escapes, unescaping turns each 2-byte escape into one byte that no
+    /// literal holds (`"`, `\`, control characters), so a literal of the unescaped text is
+    /// one of the escaped text, one byte to the left per escape before it. A hit may also start
+    /// on the letter of an escape (`npm_` in `\npm_`): it then points at the control
+    /// character, and the regex that confirms every detector finds nothing there.
+    pub fn unescaped_hits(&self) -> Option<Hits<'_>> {
+        self.unescaped_valid.then_some(Hits(&self.unescaped))
+    }
+
+    /// Maps the hits of the escaped message `escaped` (from `self.hits[first]`, at `offset` in
+    /// `text`) into `self.unescaped`; false when one is an escape the mapping cannot handle.
+    fn map_unescaped(
+        &mut self,
+        escaped: &str,
+        first: usize,
+        offset: usize,
+        double_backslash: &memmem::Finder<'_>,
+    ) -> bool {
+        let end = offset + escaped.len();
+        let bytes = escaped.as_bytes();
+        self.unescaped.clear();
+        // Each escape is two bytes, the first a `\`, except `\\` (two backslashes, one
+        // escape): without it, the escapes before a hit are the backslashes before it,
+        // counted a block at a time (JSON logs escape every quote: one `memchr` call per
+        // escape cost more than the search this mapping saves).
+        let escaped_backslash = double_backslash.find(bytes).is_some();
+        let (mut counted_to, mut removed) = (0, 0);
+        for &(at, found) in self.hits[first..].iter().take_while(|(at, _)| *at < end) {
+            if matches!(found, Found::Escape) {
+                return false;
+            }
+            let at = at - offset;
+            if escaped_backslash {
+                // Walk escape by escape, from the message start (rare).
+                let (mut i, mut escapes) = (0, 0);
+                while let Some(q) = bytes.get(i..at).and_then(|r| memchr::memchr(b'\\', r)) {
+                    escapes += 1;
+                    i += q + 2;
+                }
+                removed = escapes;
+            } else {
+                removed += count_backslashes(&bytes[counted_to..at]);
+                counted_to = at;
+            }
+            self.unescaped.push((at - removed, found));
+        }
+        true
+    }
+
     /// The first flag in `text[start..end]` (a scanned message).
     fn first_flag(&mut self, start: usize, end: usize) -> Option<usize> {
         let flags = &self.flags;
@@ -411,6 +470,23 @@ impl PayloadScan {
         Some(self.messages[index].2)
     }
 }
+
+/// The backslashes in `bytes`, counted in blocks of at most 255 bytes by one-byte counters
+/// (a loop the compiler turns into vector compares and adds).
+fn count_backslashes(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|block| {
+            let n = block.iter().fold(0u8, |n, &b| n + u8::from(b == b'\\'));
+            usize::from(n)
+        })
+        .sum()
+}
+
+/// Literal hits of a text found before it was unescaped ([`PayloadScan::unescaped_hits`]),
+/// handed to the slow path so it does not search the text again.
+#[derive(Debug, Clone, Copy)]
+pub struct Hits<'a>(&'a [(usize, Found)]);
 
 #[derive(Debug, Clone, Copy)]
 enum Found {
@@ -446,6 +522,11 @@ pub struct Masker {
     /// [`Masker::must_mask_escaped`]).
     unicode_escape: memmem::Finder<'static>,
     slash_escape: memmem::Finder<'static>,
+    /// `\\`, for [`PayloadScan::map_unescaped`].
+    double_backslash: memmem::Finder<'static>,
+    /// The payload scan's two-byte literals in one pass: `\u`, `\/` and the two-byte
+    /// `short` literals, with what each pair is.
+    payload_pairs: (pairs::PairFinder, Vec<Found>),
     detectors: Vec<Detector>,
     /// Detectors that run on every line (custom patterns, PII without a literal).
     always: u64,
@@ -569,6 +650,14 @@ impl Masker {
         let (short, literals): (Vec<_>, Vec<_>) =
             literals.into_iter().partition(|(l, _)| l.len() < 3);
         let (patterns, triggers_run): (Vec<String>, Vec<u64>) = literals.into_iter().unzip();
+        let mut payload_pairs = (vec![*b"\\u", *b"\\/"], vec![Found::Escape, Found::Escape]);
+        for (k, (literal, _)) in short.iter().enumerate() {
+            if let Ok(pair) = <[u8; 2]>::try_from(literal.as_bytes()) {
+                payload_pairs.0.push(pair);
+                payload_pairs.1.push(Found::Short(k));
+            }
+        }
+        let payload_pairs = (pairs::PairFinder::new(payload_pairs.0), payload_pairs.1);
         Ok(Self {
             stems: Prefilter::new(&stems)?,
             stems_run,
@@ -588,6 +677,8 @@ impl Masker {
                 .collect(),
             unicode_escape: memmem::Finder::new(b"\\u"),
             slash_escape: memmem::Finder::new(b"\\/"),
+            double_backslash: memmem::Finder::new(b"\\\\"),
+            payload_pairs,
             detectors,
             always,
             keys,
@@ -658,9 +749,20 @@ impl Masker {
             scan.text.push(b'"');
         }
         let (text, hits) = (&scan.text, &mut scan.hits);
-        self.literals_in(text, |at, found| hits.push((at, found)));
-        for finder in [&self.unicode_escape, &self.slash_escape] {
-            hits.extend(finder.find_iter(text).map(|at| (at, Found::Escape)));
+        self.stems.any(text, |pattern, start| {
+            hits.push((start, Found::Stem(pattern)));
+            false
+        });
+        self.triggers.any(text, |pattern, start| {
+            hits.push((start, Found::Trigger(pattern)));
+            false
+        });
+        let (pairs, found) = &self.payload_pairs;
+        pairs.find_all(text, |at, k| hits.push((at, found[k])));
+        for (k, (finder, _)) in self.short.iter().enumerate() {
+            if finder.needle().len() != 2 {
+                hits.extend(finder.find_iter(text).map(|at| (at, Found::Short(k))));
+            }
         }
         hits.sort_unstable_by_key(|&(at, _)| at);
         card::flag_runs(text, &mut scan.flags);
@@ -671,6 +773,7 @@ impl Masker {
     /// is searched on its own. The scan must be of the payload the message borrows from: a
     /// reused buffer holding another payload at the same address would be read with stale hits.
     pub fn must_mask_escaped_in(&self, escaped: &str, scan: &mut PayloadScan) -> bool {
+        scan.unescaped_valid = false;
         if !self.literals_decide() {
             return self.must_mask_escaped(escaped);
         }
@@ -687,6 +790,7 @@ impl Masker {
         while hits.get(i).is_some_and(|&(at, _)| at < offset) {
             i += 1;
         }
+        let first = i;
         let mut run = 0u64;
         let mut examined_to = 0;
         let mut slow = false;
@@ -721,15 +825,19 @@ impl Masker {
             }
         }
         scan.next = i;
-        if slow || self.detector_confirms(escaped, run) {
-            return true;
+        let slow = slow
+            || self.detector_confirms(escaped, run)
+            // The card pre-check of this message is the scan's: its first flagged run, if any.
+            || scan.first_flag(offset, end).is_some_and(|at| {
+                let mut found = Vec::new();
+                card::find_from_flagged(escaped, at - offset, &mut found);
+                !found.is_empty()
+            });
+        if slow {
+            scan.unescaped_valid =
+                scan.map_unescaped(escaped, first, offset, &self.double_backslash);
         }
-        // The card pre-check of this message is the scan's: its first flagged run, if any.
-        scan.first_flag(offset, end).is_some_and(|at| {
-            let mut found = Vec::new();
-            card::find_from_flagged(escaped, at - offset, &mut found);
-            !found.is_empty()
-        })
+        slow
     }
 
     /// Whether `text` may contain something to mask. False means masking would change
@@ -853,6 +961,23 @@ impl Masker {
         run | self.detectors_to_run(text)
     }
 
+    /// What [`Masker::scan`] tells from a search, told from hits found before.
+    fn run_from_hits(&self, hits: Hits<'_>, key_hits: &mut Vec<usize>) -> u64 {
+        let mut run = self.always;
+        for &(at, found) in hits.0 {
+            match found {
+                Found::Stem(pattern) => {
+                    run |= self.stems_run[pattern];
+                    key_hits.push(at);
+                }
+                Found::Trigger(pattern) => run |= self.triggers_run[pattern],
+                Found::Short(k) => run |= self.short.get(k).map_or(0, |(_, r)| *r),
+                Found::Escape => {}
+            }
+        }
+        run
+    }
+
     /// Masks one log line: a JSON object line as JSON (values under sensitive keys replaced
     /// whole, the result still valid JSON), anything else as text. Borrowed when nothing was
     /// masked.
@@ -864,7 +989,7 @@ impl Masker {
             && trimmed.ends_with('}')
             && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
         {
-            json::mask_json(self, text, &mut out, &mut counts)
+            json::mask_json(self, text, &mut out, &mut counts, None)
         } else {
             self.mask_text_into(text, &mut out, &mut counts)
         };
@@ -879,7 +1004,7 @@ impl Masker {
     pub fn mask_json<'a>(&self, json_text: &'a str) -> Cow<'a, str> {
         let mut out = String::new();
         let mut counts = MaskCounts::default();
-        if json::mask_json(self, json_text, &mut out, &mut counts) {
+        if json::mask_json(self, json_text, &mut out, &mut counts, None) {
             Cow::Owned(out)
         } else {
             Cow::Borrowed(json_text)
@@ -893,12 +1018,30 @@ impl Masker {
         out: &mut String,
         counts: &mut MaskCounts,
     ) -> bool {
-        json::mask_json(self, json_text, out, counts)
+        json::mask_json(self, json_text, out, counts, None)
     }
 
-    /// Appends the masked `text` to `out` and returns true when anything was masked;
-    /// otherwise appends nothing and returns false.
-    pub fn mask_text_into(&self, text: &str, out: &mut String, counts: &mut MaskCounts) -> bool {
+    /// [`Masker::mask_json_into`] with the literal hits of `json_text` already known
+    /// ([`PayloadScan::unescaped_hits`]), or `None` to search for them.
+    pub fn mask_json_with_hits(
+        &self,
+        json_text: &str,
+        out: &mut String,
+        counts: &mut MaskCounts,
+        hits: Option<Hits<'_>>,
+    ) -> bool {
+        json::mask_json(self, json_text, out, counts, hits)
+    }
+
+    /// [`Masker::mask_text_into`] with the literal hits of `text` already known
+    /// ([`PayloadScan::unescaped_hits`]), or `None` to search for them.
+    pub fn mask_text_with_hits(
+        &self,
+        text: &str,
+        out: &mut String,
+        counts: &mut MaskCounts,
+        hits: Option<Hits<'_>>,
+    ) -> bool {
         if !self.enabled {
             return false;
         }
@@ -909,10 +1052,18 @@ impl Masker {
                 let (spans, key_hits) = &mut *scratch;
                 spans.clear();
                 key_hits.clear();
-                self.mask_text_with(text, out, counts, spans, key_hits)
+                self.mask_text_with(text, out, counts, spans, key_hits, hits)
             }
-            Err(_) => self.mask_text_with(text, out, counts, &mut Vec::new(), &mut Vec::new()),
+            Err(_) => {
+                self.mask_text_with(text, out, counts, &mut Vec::new(), &mut Vec::new(), hits)
+            }
         })
+    }
+
+    /// Appends the masked `text` to `out` and returns true when anything was masked;
+    /// otherwise appends nothing and returns false.
+    pub fn mask_text_into(&self, text: &str, out: &mut String, counts: &mut MaskCounts) -> bool {
+        self.mask_text_with_hits(text, out, counts, None)
     }
 
     fn mask_text_with(
@@ -922,8 +1073,12 @@ impl Masker {
         counts: &mut MaskCounts,
         spans: &mut Vec<Span>,
         key_hits: &mut Vec<usize>,
+        hits: Option<Hits<'_>>,
     ) -> bool {
-        let run = self.scan(text, key_hits);
+        let run = match hits {
+            Some(hits) => self.run_from_hits(hits, key_hits),
+            None => self.scan(text, key_hits),
+        };
         let mut weak = Vec::new();
         if !key_hits.is_empty() {
             text::key_value_spans(text, &self.keys, key_hits, spans, &mut weak);
