@@ -100,7 +100,7 @@ fn mask_json_with(
     // candidate) cannot change, so it is not searched again on its own.
     let prescanned = match known {
         Some(known) => {
-            hits.extend(known.0.iter().map(|&(at, _)| at));
+            hits.extend(known.hits.iter().map(|&(at, _)| at));
             true
         }
         None => masker.literal_hits(json, hits),
@@ -199,24 +199,31 @@ fn mask_json_with(
                         }
                         let searched = !prescanned
                             || hits.get(next_hit).is_some_and(|&h| h < end)
-                            || card::may_contain(text)
+                            || known.is_none_or(|k| k.cards) && card::may_contain(text)
                             || escaped && may_hide_literal(inner);
                         // An unescaped string's hits are the document's, shifted.
-                        let string_hits = match known {
+                        let string_hits = |sub_hits: &mut Vec<_>| match known {
                             Some(known) if !escaped => {
                                 let (from, to) = (i + 1, i + 1 + inner.len());
-                                let first = known.0.partition_point(|&(at, _)| at < from);
-                                let last = known.0.partition_point(|&(at, _)| at < to);
+                                let first = known.hits.partition_point(|&(at, _)| at < from);
+                                let last = known.hits.partition_point(|&(at, _)| at < to);
                                 sub_hits.clear();
                                 sub_hits.extend(
-                                    known.0[first..last].iter().map(|&(at, f)| (at - from, f)),
+                                    known.hits[first..last]
+                                        .iter()
+                                        .map(|&(at, f)| (at - from, f)),
                                 );
-                                Some(Hits(sub_hits))
+                                true
                             }
-                            _ => None,
+                            _ => false,
                         };
-                        if searched && masker.mask_text_with_hits(text, masked, counts, string_hits)
-                        {
+                        if searched && {
+                            let hits = string_hits(sub_hits).then_some(Hits {
+                                hits: sub_hits,
+                                cards: known.is_some_and(|k| k.cards),
+                            });
+                            masker.mask_text_with_hits(text, masked, counts, hits)
+                        } {
                             // The string keeps its place, re-escaped around the markers.
                             out.push_str(&json[copied..i]);
                             bytes_out.clear();

@@ -326,6 +326,8 @@ pub struct PayloadScan {
     /// ([`PayloadScan::unescaped_hits`]).
     unescaped: Vec<(usize, Found)>,
     unescaped_valid: bool,
+    /// Whether the card pre-check flagged a digit run in that message.
+    unescaped_cards: bool,
 }
 
 /// The classes of recently classified keys: the words around stem hits repeat from message to
@@ -395,7 +397,10 @@ impl PayloadScan {
     /// on the letter of an escape (`npm_` in `\npm_`): it then points at the control
     /// character, and the regex that confirms every detector finds nothing there.
     pub fn unescaped_hits(&self) -> Option<Hits<'_>> {
-        self.unescaped_valid.then_some(Hits(&self.unescaped))
+        self.unescaped_valid.then_some(Hits {
+            hits: &self.unescaped,
+            cards: self.unescaped_cards,
+        })
     }
 
     /// Maps the hits of the escaped message `escaped` (from `self.hits[first]`, at `offset` in
@@ -486,7 +491,12 @@ fn count_backslashes(bytes: &[u8]) -> usize {
 /// Literal hits of a text found before it was unescaped ([`PayloadScan::unescaped_hits`]),
 /// handed to the slow path so it does not search the text again.
 #[derive(Debug, Clone, Copy)]
-pub struct Hits<'a>(&'a [(usize, Found)]);
+pub struct Hits<'a> {
+    hits: &'a [(usize, Found)],
+    /// False when the card pre-check flagged no digit run in the text: no part of it can hold
+    /// a card number (escapes other than `\u` neither make nor join digit runs).
+    cards: bool,
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Found {
@@ -836,6 +846,7 @@ impl Masker {
         if slow {
             scan.unescaped_valid =
                 scan.map_unescaped(escaped, first, offset, &self.double_backslash);
+            scan.unescaped_cards = scan.first_flag(offset, end).is_some();
         }
         slow
     }
@@ -964,7 +975,7 @@ impl Masker {
     /// What [`Masker::scan`] tells from a search, told from hits found before.
     fn run_from_hits(&self, hits: Hits<'_>, key_hits: &mut Vec<usize>) -> u64 {
         let mut run = self.always;
-        for &(at, found) in hits.0 {
+        for &(at, found) in hits.hits {
             match found {
                 Found::Stem(pattern) => {
                     run |= self.stems_run[pattern];
@@ -1120,7 +1131,7 @@ impl Masker {
                     .for_each(&mut push);
             }
         }
-        {
+        if hits.is_none_or(|h| h.cards) {
             let mut cards = Vec::new();
             card::find_likely(text, &mut cards);
             spans.extend(cards.into_iter().map(|(start, end)| Span {
