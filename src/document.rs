@@ -860,6 +860,15 @@ mod tests {
             .enumerate()
             .map(|(i, m)| format!(r#"{{"id":"{i}","timestamp":0,"message":"{m}"}}"#))
             .collect();
+        let (scanned, scanned_counts) = write_with_and_without_payload_scan(&events);
+        assert_eq!(scanned_counts.total(), 14, "{scanned_counts:?}");
+        assert!(scanned.contains("https://example.com/orders?page=2 200 (user@example.com)"));
+        assert!(scanned.contains("https://svc:[MASKED:url_password]@api.example.com/x"));
+    }
+
+    /// Writes the documents of a payload holding `events` (JSON objects) with the payload scan
+    /// and without it, asserts both give the same documents and counts, and returns them.
+    fn write_with_and_without_payload_scan(events: &[String]) -> (String, MaskCounts) {
         let json = payload(&events.join(","));
         let payload = cloudwatch::parse(json.as_bytes()).unwrap();
         let mut ctx = RecordContext::default();
@@ -881,9 +890,7 @@ mod tests {
         let (alone, alone_counts) = write_all(false);
         assert_eq!(scanned, alone);
         assert_eq!(scanned_counts, alone_counts);
-        assert_eq!(scanned_counts.total(), 14, "{scanned_counts:?}");
-        assert!(scanned.contains("https://example.com/orders?page=2 200 (user@example.com)"));
-        assert!(scanned.contains("https://svc:[MASKED:url_password]@api.example.com/x"));
+        (scanned, scanned_counts)
     }
 
     /// Every text of the masking corpora, in payloads of 40 events: the documents written with
@@ -910,28 +917,7 @@ mod tests {
                     format!(r#"{{"id":"{i}","timestamp":0,"message":{message}}}"#)
                 })
                 .collect();
-            let json = payload(&events.join(","));
-            let payload = cloudwatch::parse(json.as_bytes()).unwrap();
-            let mut ctx = RecordContext::default();
-            ctx.set(&SOURCE, &payload);
-            let write_all = |scan: bool| {
-                let mut w = DocumentWriter::new(Some("json"), default_masker());
-                w.set_ingested(1_795_320_001_000);
-                if scan {
-                    w.begin_payload(&payload);
-                }
-                let mut out = Vec::new();
-                for e in &payload.log_events {
-                    w.write(&mut out, &ctx, e).unwrap();
-                    out.push(b'\n');
-                }
-                (String::from_utf8(out).unwrap(), w.take_counts())
-            };
-            let (scanned, scanned_counts) = write_all(true);
-            let (alone, alone_counts) = write_all(false);
-            assert_eq!(scanned, alone);
-            assert_eq!(scanned_counts, alone_counts);
-            masked += scanned_counts.total();
+            masked += write_with_and_without_payload_scan(&events).1.total();
         }
         assert!(masked > 1000, "{masked}");
     }
