@@ -427,13 +427,14 @@ impl PayloadScan {
             }
             let at = at - offset;
             if escaped_backslash {
-                // Walk escape by escape, from the message start (rare).
-                let (mut i, mut escapes) = (0, 0);
-                while let Some(q) = bytes.get(i..at).and_then(|r| memchr::memchr(b'\\', r)) {
-                    escapes += 1;
-                    i += q + 2;
+                // Escape by escape (rare): `counted_to` is past the last escape counted.
+                while let Some(q) = bytes
+                    .get(counted_to..at)
+                    .and_then(|r| memchr::memchr(b'\\', r))
+                {
+                    removed += 1;
+                    counted_to += q + 2;
                 }
-                removed = escapes;
             } else {
                 removed += count_backslashes(&bytes[counted_to..at]);
                 counted_to = at;
