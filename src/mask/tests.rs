@@ -58,6 +58,11 @@ const TEXT: &[(&str, &str)] = &[
     (r#"<wsse:Password Type="http://x#PasswordText">FDx1^3nD8n</wsse:Password>"#,
      r#"<wsse:Password Type="http://x#PasswordText">[MASKED:password]</wsse:Password>"#),
     ("cb%3Ftoken%3Dg381IrRt5D5K%26next%3D%2Fhome", "cb%3Ftoken%3D[MASKED:token]%26next%3D%2Fhome"),
+    // a quoted name of a few words is one key
+    (r#"config reload: { "Secret Key": "aQXclml7nfpFlmcoCXX", "Region": "eu-west-1" }"#,
+     r#"config reload: { "Secret Key": "[MASKED:secret]", "Region": "eu-west-1" }"#),
+    ("{'API Key': 'k3Jd92mQ0xP', 'user name': 'bob'}", "{'API Key': '[MASKED:api_key]', 'user name': 'bob'}"),
+    ("sig=0f8e7d6c5b4a39281706 ok", "sig=[MASKED:signature] ok"),
     (r#"Authorization: Token token=\"OdhlG1W7hdnQ\", Accept: x"#, r#"Authorization: Token token=\"[MASKED:authorization]\", Accept: x"#),
     ("{Bearer 3j9ZSO75VzGkVsQCb8Xb|api.acme.io}", "{Bearer [MASKED:bearer_token]|api.acme.io}"),
     ("client with key SK8adabbb9c54fb3055d6648a808e13fd3 secret ce742195ad50efd37b28", "client with key [MASKED:twilio_key] secret [MASKED:secret]"),
@@ -82,6 +87,9 @@ const TEXT: &[(&str, &str)] = &[
 /// Lines that must come out byte-for-byte unchanged.
 const LOOKALIKES: &[&str] = &[
     "password reset email sent to user 42",
+    "Could not verify JWT signature: kid not found in JWKS, refetching",
+    r#"user said "reset my password please" twice"#,
+    r#"{"key name": "orders", "Secret Name": "prod/db"}"#,
     "token expired, refreshing",
     "START RequestId: 6f7e1c3a-8b2d-4e5f-9a0b-1c2d3e4f5a6b Version: $LATEST",
     "REPORT RequestId: 6f7e1c3a-8b2d-4e5f-9a0b-1c2d3e4f5a6b\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 70 MB",

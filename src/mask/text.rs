@@ -144,6 +144,16 @@ pub fn key_value_spans(
         while ks < ke && !bytes[ks].is_ascii_alphanumeric() && bytes[ks] != b'_' {
             ks += 1;
         }
+        // A quoted name of a few words (`"Secret Key": …`, `'API Key' => …`) is one key.
+        if let Some((start, end)) = quoted_words(bytes, ks, ke) {
+            if let Some(class) = rules.classify(&text[start..end]) {
+                if let Some(span) = value_after_key(text, start, end, class) {
+                    spans.push(span);
+                    last_key_end = last_key_end.max(span.end);
+                    continue;
+                }
+            }
+        }
         let key = &text[ks..ke];
         let Some(class) = rules.classify(key) else {
             continue;
@@ -163,6 +173,38 @@ pub fn key_value_spans(
         };
         last_key_end = last_key_end.max(span.map_or(ke, |s| s.end));
     }
+}
+
+/// The words around the key `bytes[ks..ke]` when it is one of two to four words separated by
+/// single spaces and quoted together (`"Secret Key"`, `'API Key'`): the quoted text's bounds.
+fn quoted_words(bytes: &[u8], ks: usize, ke: usize) -> Option<(usize, usize)> {
+    const MAX_WORDS: usize = 4;
+    const MAX_LEN: usize = 64;
+    let (mut start, mut end, mut words) = (ks, ke, 1);
+    while words < MAX_WORDS
+        && start >= 2
+        && bytes[start - 1] == b' '
+        && is_key_byte(bytes[start - 2])
+    {
+        start -= 1;
+        while start > 0 && is_key_byte(bytes[start - 1]) && ke - start < MAX_LEN {
+            start -= 1;
+        }
+        words += 1;
+    }
+    while words < MAX_WORDS
+        && bytes.get(end) == Some(&b' ')
+        && bytes.get(end + 1).is_some_and(|&b| is_key_byte(b))
+    {
+        end += 1;
+        while end < bytes.len() && is_key_byte(bytes[end]) && end - start < MAX_LEN {
+            end += 1;
+        }
+        words += 1;
+    }
+    let quote = *bytes.get(start.checked_sub(1)?)?;
+    let quoted = matches!(quote, b'"' | b'\'') && bytes.get(end) == Some(&quote);
+    (words > 1 && quoted && end - start <= MAX_LEN).then_some((start, end))
 }
 
 fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span> {
@@ -554,6 +596,10 @@ fn scheme_aware(text: &str, start: usize, end: usize, class: KeyClass, wrap: Wra
 
 fn span(text: &str, start: usize, end: usize, class: KeyClass, wrap: Wrap) -> Option<Span> {
     if start >= end || is_placeholder(&text[start..end]) {
+        return None;
+    }
+    // A signature is an encoded digest, never a short word: `JWT signature: kid not found`.
+    if class.0 == "signature" && end - start < 8 {
         return None;
     }
     Some(Span {
