@@ -23,19 +23,22 @@ impl PairFinder {
     /// pair like `aa` — none of the pairs searched has equal bytes.
     pub fn find_all(&self, text: &[u8], mut visit: impl FnMut(usize, usize)) {
         // How far the vector path examined the text, when it ran.
-        let mut done = None;
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
+        let done = if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY (each arm): the CPU supports AVX2 (checked just above). One instance per
             // count, so the loop over the pairs unrolls.
-            done = match self.pairs.as_slice() {
+            match self.pairs.as_slice() {
                 [a] => Some(unsafe { find_avx2(&[*a], text, &mut visit) }),
                 [a, b] => Some(unsafe { find_avx2(&[*a, *b], text, &mut visit) }),
                 [a, b, c] => Some(unsafe { find_avx2(&[*a, *b, *c], text, &mut visit) }),
                 [a, b, c, d] => Some(unsafe { find_avx2(&[*a, *b, *c, *d], text, &mut visit) }),
                 _ => None,
-            };
-        }
+            }
+        } else {
+            None
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done: Option<usize> = None;
         let Some(done) = done else {
             for (k, pair) in self.pairs.iter().enumerate() {
                 memchr::memmem::find_iter(text, pair).for_each(|at| visit(at, k));
