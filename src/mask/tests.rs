@@ -63,6 +63,8 @@ const TEXT: &[(&str, &str)] = &[
      r#"config reload: { "Secret Key": "[MASKED:secret]", "Region": "eu-west-1" }"#),
     ("{'API Key': 'k3Jd92mQ0xP', 'user name': 'bob'}", "{'API Key': '[MASKED:api_key]', 'user name': 'bob'}"),
     ("sig=0f8e7d6c5b4a39281706 ok", "sig=[MASKED:signature] ok"),
+    (r#"client-secret "tls-certs" set"#, r#"client-secret "[MASKED:secret]" set"#),
+    (r#"secret "Xk9-pQ2.wLz""#, r#"secret "[MASKED:secret]""#),
     (r#"Authorization: Token token=\"OdhlG1W7hdnQ\", Accept: x"#, r#"Authorization: Token token=\"[MASKED:authorization]\", Accept: x"#),
     ("{Bearer 3j9ZSO75VzGkVsQCb8Xb|api.acme.io}", "{Bearer [MASKED:bearer_token]|api.acme.io}"),
     ("client with key SK8adabbb9c54fb3055d6648a808e13fd3 secret ce742195ad50efd37b28", "client with key [MASKED:twilio_key] secret [MASKED:secret]"),
@@ -88,6 +90,7 @@ const TEXT: &[(&str, &str)] = &[
 const LOOKALIKES: &[&str] = &[
     "password reset email sent to user 42",
     "Could not verify JWT signature: kid not found in JWKS, refetching",
+    r#"MountVolume.SetUp failed for volume "tls-certs" : secret "tls-certs" not found"#,
     r#"user said "reset my password please" twice"#,
     r#"{"key name": "orders", "Secret Name": "prod/db"}"#,
     "token expired, refreshing",

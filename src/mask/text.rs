@@ -207,6 +207,24 @@ fn quoted_words(bytes: &[u8], ks: usize, ke: usize) -> Option<(usize, usize)> {
     (words > 1 && quoted && end - start <= MAX_LEN).then_some((start, end))
 }
 
+/// Whether a double-quoted Kubernetes object name starts at `at`: lower-case letters, digits,
+/// `-` and `.`, with at least one `-` or `.` between alphanumerics (`tls-certs`, `db.creds`).
+fn quoted_object_name(bytes: &[u8], at: usize) -> bool {
+    if bytes.get(at) != Some(&b'"') {
+        return false;
+    }
+    let name = &bytes[at + 1..];
+    let len = name
+        .iter()
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+        .count();
+    let name_ok = (3..=253).contains(&len)
+        && name[0].is_ascii_alphanumeric()
+        && name[len - 1].is_ascii_alphanumeric()
+        && name[..len].iter().any(|b| matches!(b, b'-' | b'.'));
+    name_ok && name.get(len) == Some(&b'"')
+}
+
 fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span> {
     let bytes = text.as_bytes();
     let before = |n: usize| ks.checked_sub(n).map(|i| &bytes[i..ks]);
@@ -270,6 +288,9 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
         p += 3;
         encoded = true;
     } else if !(had_space && (before(2) == Some(b"--") || quote_at(bytes, p).is_some())) {
+        return None;
+    } else if &text[ks..ke] == "secret" && quoted_object_name(bytes, p) {
+        // Kubernetes names a Secret object that way: `secret "tls-certs" not found`.
         return None;
     }
     while matches!(bytes.get(p), Some(b' ') | Some(b'\t')) {
