@@ -123,6 +123,15 @@ pub const SECRETS: &[Spec] = &[
         finder: None,
     },
     Spec {
+        name: "cli_credential",
+        // MySQL and MariaDB clients take the password glued to `-p` (`mysql -uroot -pS3cret
+        // db`); `-p` alone makes them prompt, `-P` is the port.
+        triggers: &["mysql", "mariadb"],
+        pattern: r"(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlsh|mariadb)(?:\.exe)?[ \t][^\n;&|]{0,256}?[ \t]-p([^\s'\x22]+)",
+        validate: None,
+        finder: None,
+    },
+    Spec {
         name: "github_token",
         // `_pat_` also announces Docker's `dckr_pat_` (vendor_token).
         triggers: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "_pat_"],

@@ -71,6 +71,8 @@ const TEXT: &[(&str, &str)] = &[
     ("redis-cli -p 6379 AUTH MapleX88~YQx", "redis-cli -p 6379 AUTH [MASKED:authorization]"),
     (r#"[0 10.0.0.1:35612] "AUTH" "default" "ADwepfqU~j2""#, r#"[0 10.0.0.1:35612] "AUTH" [MASKED:authorization]"#),
     ("curl -fsSL -u admin:9z9gCYeHmw https://x", "curl -fsSL -u admin:[MASKED:cli_credential] https://x"),
+    ("+ mysql -h db.internal -uroot -pS3cr3t!x appdb < dump.sql", "+ mysql -h db.internal -uroot -p[MASKED:cli_credential] appdb < dump.sql"),
+    ("mysqldump --single-transaction -u app -pQ7w!e9 orders", "mysqldump --single-transaction -u app -p[MASKED:cli_credential] orders"),
     ("dsn=https://dea9e671f8a07694d4e62cb76e8c82f7@o685112.ingest.sentry.io/6831683",
      "dsn=https://[MASKED:url_token]@o685112.ingest.sentry.io/6831683"),
     ("url=jdbc:oracle:thin:scott/ftBOriYTocYV@oradb:1521:ORCL", "url=jdbc:oracle:thin:scott/[MASKED:connection_password]@oradb:1521:ORCL"),
@@ -125,6 +127,10 @@ const LOOKALIKES: &[&str] = &[
     "tokens: [\"read\", \"write\"] max_tokens=512",
     "git clone https://deploy@bitbucket.org/acme/app.git",
     "docker run -u 1000 app:latest",
+    "mysql -h db.internal -P 3306 -u root -p appdb",
+    "mkdir -p /var/lib/mysql && chown mysql /var/lib/mysql",
+    "chown mysql /var/lib/mysql; cp -pr /etc/mysql /backup",
+    "jdbc:mysql://db.internal:3306/app?useSSL=true connected",
     "[username] => bob",
 ];
 
