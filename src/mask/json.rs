@@ -202,28 +202,11 @@ fn mask_json_with(
                             || known.is_none_or(|k| k.cards) && card::may_contain(text)
                             || escaped && may_hide_literal(inner);
                         // An unescaped string's hits are the document's, shifted.
-                        let string_hits = |sub_hits: &mut Vec<_>| match known {
-                            Some(known) if !escaped => {
-                                let (from, to) = (i + 1, i + 1 + inner.len());
-                                let first = known.hits.partition_point(|&(at, _)| at < from);
-                                let last = known.hits.partition_point(|&(at, _)| at < to);
-                                sub_hits.clear();
-                                sub_hits.extend(
-                                    known.hits[first..last]
-                                        .iter()
-                                        .map(|&(at, f)| (at - from, f)),
-                                );
-                                true
-                            }
-                            _ => false,
-                        };
-                        if searched && {
-                            let hits = string_hits(sub_hits).then_some(Hits {
-                                hits: sub_hits,
-                                cards: known.is_some_and(|k| k.cards),
-                            });
-                            masker.mask_text_with_hits(text, masked, counts, hits)
-                        } {
+                        let string_hits = known
+                            .filter(|_| !escaped)
+                            .map(|k| k.within(i + 1, i + 1 + inner.len(), sub_hits));
+                        if searched && masker.mask_text_with_hits(text, masked, counts, string_hits)
+                        {
                             // The string keeps its place, re-escaped around the markers.
                             out.push_str(&json[copied..i]);
                             bytes_out.clear();

@@ -499,6 +499,20 @@ pub struct Hits<'a> {
     cards: bool,
 }
 
+impl Hits<'_> {
+    /// The hits of `text[from..to]`, at offsets in that part, kept in `buf`.
+    fn within<'b>(&self, from: usize, to: usize, buf: &'b mut Vec<(usize, Found)>) -> Hits<'b> {
+        let first = self.hits.partition_point(|&(at, _)| at < from);
+        let last = self.hits.partition_point(|&(at, _)| at < to);
+        buf.clear();
+        buf.extend(self.hits[first..last].iter().map(|&(at, f)| (at - from, f)));
+        Hits {
+            hits: buf,
+            cards: self.cards,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Found {
     Stem(usize),
@@ -760,21 +774,10 @@ impl Masker {
             scan.text.push(b'"');
         }
         let (text, hits) = (&scan.text, &mut scan.hits);
-        self.stems.any(text, |pattern, start| {
-            hits.push((start, Found::Stem(pattern)));
-            false
-        });
-        self.triggers.any(text, |pattern, start| {
-            hits.push((start, Found::Trigger(pattern)));
-            false
-        });
+        // Two-byte short literals come from the pair pass, with the escapes.
+        self.literals_in(text, false, |at, found| hits.push((at, found)));
         let (pairs, found) = &self.payload_pairs;
         pairs.find_all(text, |at, k| hits.push((at, found[k])));
-        for (k, (finder, _)) in self.short.iter().enumerate() {
-            if finder.needle().len() != 2 {
-                hits.extend(finder.find_iter(text).map(|at| (at, Found::Short(k))));
-            }
-        }
         hits.sort_unstable_by_key(|&(at, _)| at);
         card::flag_runs(text, &mut scan.flags);
     }
@@ -836,10 +839,11 @@ impl Masker {
             }
         }
         scan.next = i;
+        // The card pre-check of this message is the scan's: its first flagged run, if any.
+        let flag = scan.first_flag(offset, end);
         let slow = slow
             || self.detector_confirms(escaped, run)
-            // The card pre-check of this message is the scan's: its first flagged run, if any.
-            || scan.first_flag(offset, end).is_some_and(|at| {
+            || flag.is_some_and(|at| {
                 let mut found = Vec::new();
                 card::find_from_flagged(escaped, at - offset, &mut found);
                 !found.is_empty()
@@ -847,7 +851,7 @@ impl Masker {
         if slow {
             scan.unescaped_valid =
                 scan.map_unescaped(escaped, first, offset, &self.double_backslash);
-            scan.unescaped_cards = scan.first_flag(offset, end).is_some();
+            scan.unescaped_cards = flag.is_some();
         }
         slow
     }
@@ -933,7 +937,7 @@ impl Masker {
         if !self.literals_decide() {
             return false;
         }
-        self.literals_in(text.as_bytes(), |at, _| hits.push(at));
+        self.literals_in(text.as_bytes(), true, |at, _| hits.push(at));
         hits.sort_unstable();
         true
     }
@@ -945,8 +949,14 @@ impl Masker {
     }
 
     /// Calls `visit` for every prefilter literal in `bytes` (key stems, detector triggers,
-    /// short literals), searcher by searcher: sort the offsets to read them in order.
-    fn literals_in(&self, bytes: &[u8], mut visit: impl FnMut(usize, Found)) {
+    /// short literals — those of two bytes only with `two_byte_shorts`), searcher by searcher:
+    /// sort the offsets to read them in order.
+    fn literals_in(
+        &self,
+        bytes: &[u8],
+        two_byte_shorts: bool,
+        mut visit: impl FnMut(usize, Found),
+    ) {
         self.stems.any(bytes, |pattern, start| {
             visit(start, Found::Stem(pattern));
             false
@@ -956,8 +966,10 @@ impl Masker {
             false
         });
         for (i, (finder, _)) in self.short.iter().enumerate() {
-            for at in finder.find_iter(bytes) {
-                visit(at, Found::Short(i));
+            if two_byte_shorts || finder.needle().len() != 2 {
+                for at in finder.find_iter(bytes) {
+                    visit(at, Found::Short(i));
+                }
             }
         }
     }
