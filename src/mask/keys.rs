@@ -12,6 +12,18 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyClass(pub &'static str);
 
+impl KeyClass {
+    /// The shortest value a key of this class holds: a signature is an encoded digest, never a
+    /// short word (`JWT signature: kid not found`).
+    pub fn min_value_len(self) -> usize {
+        if self.0 == "signature" {
+            8
+        } else {
+            1
+        }
+    }
+}
+
 /// Suffixes of normalized keys, with the class they mask as. Longest first where one is a
 /// suffix of another, so the most specific class names the marker.
 const SUFFIXES: &[(&str, &str)] = &[

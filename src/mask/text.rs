@@ -616,11 +616,7 @@ fn scheme_aware(text: &str, start: usize, end: usize, class: KeyClass, wrap: Wra
 }
 
 fn span(text: &str, start: usize, end: usize, class: KeyClass, wrap: Wrap) -> Option<Span> {
-    if start >= end || is_placeholder(&text[start..end]) {
-        return None;
-    }
-    // A signature is an encoded digest, never a short word: `JWT signature: kid not found`.
-    if class.0 == "signature" && end - start < 8 {
+    if end < start + class.min_value_len() || is_placeholder(&text[start..end]) {
         return None;
     }
     Some(Span {
