@@ -22,8 +22,8 @@ pub struct Spec {
     pub triggers: &'static [&'static str],
     pub pattern: &'static str,
     pub validate: Option<fn(&str) -> bool>,
-    /// A hand-written finder used instead of iterating the regex (which then only confirms
-    /// that a line holds a match).
+    /// A hand-written finder used instead of the regex, `validate` included (the regex
+    /// states the shape and is what the finder is tested against).
     pub finder: Option<Finder>,
 }
 
@@ -42,7 +42,7 @@ pub const SECRETS: &[Spec] = &[
         triggers: &["AKIA", "ASIA", "ABIA", "ACCA"],
         pattern: r"(?-u:\b)((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?-u:\b)",
         validate: None,
-        finder: None,
+        finder: Some(super::tokens::aws_access_key),
     },
     Spec {
         name: "aws_secret_key",
@@ -67,7 +67,7 @@ pub const SECRETS: &[Spec] = &[
         triggers: &["eyJ"],
         pattern: r"(?-u:\b)(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{0,})",
         validate: None,
-        finder: None,
+        finder: Some(super::tokens::jwt),
     },
     Spec {
         name: "bearer_token",
@@ -76,7 +76,7 @@ pub const SECRETS: &[Spec] = &[
         // not at `[`, so a marker after `Bearer key=` is never read as the end of a token.
         pattern: r#"(?-u:\b)(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9\-._~+/]{8,}=*)(?:[^A-Za-z0-9\-._~+/=\[]|$)"#,
         validate: Some(credential_like),
-        finder: None,
+        finder: Some(super::tokens::bearer),
     },
     Spec {
         name: "basic_auth",
@@ -304,7 +304,7 @@ fn token_like(s: &str) -> bool {
 }
 
 /// A bearer token is short only when it does not look like a word (`Bearer token expired`).
-fn credential_like(s: &str) -> bool {
+pub(super) fn credential_like(s: &str) -> bool {
     s.len() >= 20 || s.bytes().any(|b| !b.is_ascii_alphabetic())
 }
 

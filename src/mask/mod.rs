@@ -28,6 +28,7 @@ pub mod keys;
 pub mod pairs;
 pub mod pem;
 pub mod text;
+mod tokens;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -898,11 +899,15 @@ impl Masker {
         // Bit by bit, not detector by detector: for most lines `run` is empty.
         while run != 0 {
             let i = run.trailing_zeros() as usize;
-            if self
-                .detectors
-                .get(i)
-                .is_some_and(|d| d.regex.is_match(text))
-            {
+            if self.detectors.get(i).is_some_and(|d| match d.finder {
+                // The finder's answer is the slow path's: it also applies `validate`.
+                Some(finder) => {
+                    let mut found = Vec::new();
+                    finder(text, &mut found);
+                    !found.is_empty()
+                }
+                None => d.regex.is_match(text),
+            }) {
                 return true;
             }
             run &= run - 1;
