@@ -153,15 +153,27 @@ fn mask_json_with(
                 let closed = end > i + 1 && bytes[end - 1] == b'"';
                 let inner = &json[i + 1..if closed { end - 1 } else { end }];
                 let is_key = stack.last().is_some_and(|f| f.object && f.expect_key);
+                while hits.get(next_hit).is_some_and(|&h| h <= i) {
+                    next_hit += 1;
+                }
+                // Every sensitive key name holds a key stem, and the hits hold every stem: a
+                // string without a hit names nothing sensitive (the decision to mask this
+                // document rests on the same fact).
+                let has_hit = !prescanned || hits.get(next_hit).is_some_and(|&h| h < end);
+                let escaped = inner.contains('\\');
                 if is_key {
-                    let key = if inner.contains('\\') {
+                    let key = if escaped {
                         unescaped.clear();
                         unescape_json_string(inner, unescaped);
                         unescaped.as_str()
                     } else {
                         inner
                     };
-                    pending = keys.classify(masker, key);
+                    pending = if has_hit || escaped {
+                        keys.classify(masker, key)
+                    } else {
+                        None
+                    };
                     naming = false;
                     if let Some(top) = stack.last_mut() {
                         top.expect_key = false;
@@ -175,13 +187,12 @@ fn mask_json_with(
                     }
                 } else {
                     unescaped.clear();
-                    let escaped = inner.contains('\\');
                     let text = if escaped && unescape_json_string(inner, unescaped) {
                         unescaped.as_str()
                     } else {
                         inner
                     };
-                    if std::mem::take(&mut naming) {
+                    if std::mem::take(&mut naming) && (has_hit || escaped) {
                         if let (Some(top), Some(class)) =
                             (stack.last_mut(), keys.classify(masker, text))
                         {
@@ -194,18 +205,19 @@ fn mask_json_with(
                         }
                     } else {
                         masked.clear();
-                        while hits.get(next_hit).is_some_and(|&h| h <= i) {
-                            next_hit += 1;
-                        }
-                        let searched = !prescanned
-                            || hits.get(next_hit).is_some_and(|&h| h < end)
+                        let searched = has_hit
                             || known.is_none_or(|k| k.cards) && card::may_contain(text)
                             || escaped && may_hide_literal(inner);
-                        // An unescaped string's hits are the document's, shifted.
-                        let string_hits = known
-                            .filter(|_| !escaped)
-                            .map(|k| k.within(i + 1, i + 1 + inner.len(), sub_hits));
-                        if searched && masker.mask_text_with_hits(text, masked, counts, string_hits)
+                        if searched
+                            && masker.mask_text_with_hits(
+                                text,
+                                masked,
+                                counts,
+                                // An unescaped string's hits are the document's, shifted.
+                                known
+                                    .filter(|_| !escaped)
+                                    .map(|k| k.within(i + 1, i + 1 + inner.len(), sub_hits)),
+                            )
                         {
                             // The string keeps its place, re-escaped around the markers.
                             out.push_str(&json[copied..i]);
