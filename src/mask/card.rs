@@ -22,11 +22,21 @@ pub fn find_likely(text: &str, out: &mut Vec<(usize, usize)>) {
 /// [`find`] from the run holding byte `flagged`, the first run of `text` the pre-check flags
 /// (from [`flag_runs`] over many texts at once, or [`find_likely`]).
 pub fn find_from_flagged(text: &str, flagged: usize, out: &mut Vec<(usize, usize)>) {
-    let bytes = text.as_bytes();
+    find_from(text, run_start(text.as_bytes(), flagged), out);
+}
+
+/// Whether [`find_from_flagged`] would find a card: the search stops at the first one (the
+/// decision to mask a line needs no more).
+pub fn has_card_from_flagged(text: &str, flagged: usize) -> bool {
+    cards_from(text, run_start(text.as_bytes(), flagged), |_, _| true)
+}
+
+/// The first byte of the run holding byte `flagged` (0 when `flagged` is past the text):
+/// back over digits, and spaces or dashes between two digits.
+fn run_start(bytes: &[u8], flagged: usize) -> usize {
     if flagged >= bytes.len() {
-        return find_from(text, 0, out);
+        return 0;
     }
-    // Back to the run's first digit: digits, and spaces or dashes between two digits.
     let mut start = flagged;
     while start > 0 {
         let b = bytes[start - 1];
@@ -39,10 +49,19 @@ pub fn find_from_flagged(text: &str, flagged: usize, out: &mut Vec<(usize, usize
         }
         start -= 1;
     }
-    find_from(text, start, out);
+    start
 }
 
 fn find_from(text: &str, from: usize, out: &mut Vec<(usize, usize)>) {
+    cards_from(text, from, |start, end| {
+        out.push((start, end));
+        false
+    });
+}
+
+/// Calls `visit` with the range of every card number from byte `from` on, in order, until it
+/// returns true; returns whether it did.
+fn cards_from(text: &str, from: usize, mut visit: impl FnMut(usize, usize) -> bool) -> bool {
     let bytes = text.as_bytes();
     let mut i = from;
     while i < bytes.len() {
@@ -80,8 +99,13 @@ fn find_from(text: &str, from: usize, out: &mut Vec<(usize, usize)>) {
             }
         }
         let glued_after = bytes.get(end).is_some_and(u8::is_ascii_alphanumeric);
-        if !too_long && !glued_before && !glued_after && is_card(&digits[..count]) {
-            out.push((start, end));
+        if !too_long
+            && !glued_before
+            && !glued_after
+            && is_card(&digits[..count])
+            && visit(start, end)
+        {
+            return true;
         }
         // Skip the rest of this digit run (and any digits glued to it).
         i = end.max(start + 1);
@@ -89,6 +113,7 @@ fn find_from(text: &str, from: usize, out: &mut Vec<(usize, usize)>) {
             i += 1;
         }
     }
+    false
 }
 
 /// The offset of the first digit at or after `from` (`bytes.len()` if none), eight bytes at
@@ -689,6 +714,11 @@ mod tests {
                 assert_eq!(first.is_some(), may_contain(t), "{t:?}");
                 if let Some(&f) = first {
                     find_from_flagged(t, f - start, &mut via_flags);
+                    assert_eq!(
+                        has_card_from_flagged(t, f - start),
+                        !alone.is_empty(),
+                        "{t:?}"
+                    );
                 }
                 assert_eq!(via_flags, alone, "{t:?}");
             }

@@ -844,11 +844,7 @@ impl Masker {
         let flag = scan.first_flag(offset, end);
         let slow = slow
             || self.detector_confirms(escaped, run)
-            || flag.is_some_and(|at| {
-                let mut found = Vec::new();
-                card::find_from_flagged(escaped, at - offset, &mut found);
-                !found.is_empty()
-            });
+            || flag.is_some_and(|at| card::has_card_from_flagged(escaped, at - offset));
         if slow {
             scan.unescaped_valid =
                 scan.map_unescaped(escaped, first, offset, &self.double_backslash);
