@@ -445,8 +445,8 @@ impl PayloadScan {
         true
     }
 
-    /// The first flag in `text[start..end]` (a scanned message).
-    fn first_flag(&mut self, start: usize, end: usize) -> Option<usize> {
+    /// The flags in `text[start..end]` (a scanned message).
+    fn flags_in(&mut self, start: usize, end: usize) -> &[usize] {
         let flags = &self.flags;
         let mut i = self.next_flag;
         if i > 0 && flags.get(i - 1).is_some_and(|&at| at >= start) {
@@ -456,8 +456,12 @@ impl PayloadScan {
         while flags.get(i).is_some_and(|&at| at < start) {
             i += 1;
         }
-        self.next_flag = i;
-        flags.get(i).copied().filter(|&at| at < end)
+        let mut last = i;
+        while flags.get(last).is_some_and(|&at| at < end) {
+            last += 1;
+        }
+        self.next_flag = last;
+        &flags[i..last]
     }
 
     /// The offset in `text` of the scanned message `escaped` (found by address and length).
@@ -840,15 +844,24 @@ impl Masker {
             }
         }
         scan.next = i;
-        // The card pre-check of this message is the scan's: its first flagged run, if any.
-        let flag = scan.first_flag(offset, end);
-        let slow = slow
-            || self.detector_confirms(escaped, run)
-            || flag.is_some_and(|at| card::has_card_from_flagged(escaped, at - offset));
+        // The card pre-check of this message is the scan's: its flagged runs, if any.
+        let flags = scan.flags_in(offset, end);
+        let flagged = !flags.is_empty();
+        let slow = slow || self.detector_confirms(escaped, run) || {
+            let mut checked_to = 0;
+            flags.iter().any(|&at| {
+                if at - offset < checked_to {
+                    return false;
+                }
+                let (found, run_end) = card::card_in_run(escaped, at - offset);
+                checked_to = run_end;
+                found
+            })
+        };
         if slow {
             scan.unescaped_valid =
                 scan.map_unescaped(escaped, first, offset, &self.double_backslash);
-            scan.unescaped_cards = flag.is_some();
+            scan.unescaped_cards = flagged;
         }
         slow
     }
@@ -1074,14 +1087,11 @@ impl Masker {
         // string that holds a literal.
         SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => {
-                let (spans, key_hits) = &mut *scratch;
-                spans.clear();
-                key_hits.clear();
-                self.mask_text_with(text, out, counts, spans, key_hits, hits)
+                scratch.spans.clear();
+                scratch.key_hits.clear();
+                self.mask_text_with(text, out, counts, &mut scratch, hits)
             }
-            Err(_) => {
-                self.mask_text_with(text, out, counts, &mut Vec::new(), &mut Vec::new(), hits)
-            }
+            Err(_) => self.mask_text_with(text, out, counts, &mut TextScratch::new(), hits),
         })
     }
 
@@ -1096,17 +1106,22 @@ impl Masker {
         text: &str,
         out: &mut String,
         counts: &mut MaskCounts,
-        spans: &mut Vec<Span>,
-        key_hits: &mut Vec<usize>,
+        scratch: &mut TextScratch,
         hits: Option<Hits<'_>>,
     ) -> bool {
+        let TextScratch {
+            spans,
+            key_hits,
+            keys,
+        } = scratch;
         let run = match hits {
             Some(hits) => self.run_from_hits(hits, key_hits),
             None => self.scan(text, key_hits),
         };
         let mut weak = Vec::new();
         if !key_hits.is_empty() {
-            text::key_value_spans(text, &self.keys, key_hits, spans, &mut weak);
+            let classify = |key: &str| keys.classify(self, key);
+            text::key_value_spans(text, classify, key_hits, spans, &mut weak);
         }
         for (i, d) in self.detectors.iter().enumerate() {
             if run & (1 << i) == 0 {
@@ -1161,7 +1176,7 @@ impl Masker {
                 spans.push(w);
             }
         }
-        if text.contains("[MASKED:") {
+        if MARKER_START.find(text.as_bytes()).is_some() {
             // Never mask inside an existing marker: masking stays idempotent.
             let markers = marker_ranges(text);
             spans.retain(|s| !markers.iter().any(|&(ms, me)| s.start < me && ms < s.end));
@@ -1302,10 +1317,32 @@ fn masks_whole_match(regex: &Regex) -> bool {
     false
 }
 
+/// The working buffers of [`Masker::mask_text_with`], kept per thread: it runs for every line
+/// and JSON string that holds a literal.
+struct TextScratch {
+    spans: Vec<Span>,
+    key_hits: Vec<usize>,
+    /// Keys around stem hits repeat from line to line (`auth` in every `authorized`).
+    keys: KeyMemo,
+}
+
+impl TextScratch {
+    const fn new() -> Self {
+        Self {
+            spans: Vec::new(),
+            key_hits: Vec::new(),
+            keys: KeyMemo::new(),
+        }
+    }
+}
+
+/// Where a marker starts: text holding one is masked around it.
+static MARKER_START: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new("[MASKED:"));
+
 thread_local! {
-    /// Reused lists of [`Masker::mask_text_into`]: spans, key-stem hits.
-    static SCRATCH: std::cell::RefCell<(Vec<Span>, Vec<usize>)> = const {
-        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    static SCRATCH: std::cell::RefCell<TextScratch> = const {
+        std::cell::RefCell::new(TextScratch::new())
     };
 }
 

@@ -4,10 +4,10 @@
 //! `--password …`.
 //!
 //! The scan starts from the prefilter's hits on key stems, widens each hit to the whole key
-//! token, asks [`KeyRules`] whether it is sensitive, then reads a separator and one value.
+//! token, asks [`KeyRules`](super::keys::KeyRules) whether it is sensitive, then reads a separator and one value.
 //! Every step is a bounded forward scan, so the whole pass is linear in the text.
 
-use super::keys::{KeyClass, KeyRules};
+use super::keys::KeyClass;
 use super::Span;
 
 /// How a replacement must be wrapped to keep the surrounding syntax valid.
@@ -118,7 +118,7 @@ pub fn key_around(text: &str, at: usize) -> (&str, usize) {
 /// (`token ghp_…` is a `github_token`).
 pub fn key_value_spans(
     text: &str,
-    rules: &KeyRules,
+    mut classify: impl FnMut(&str) -> Option<KeyClass>,
     hits: &[usize],
     spans: &mut Vec<Span>,
     weak: &mut Vec<Span>,
@@ -146,7 +146,7 @@ pub fn key_value_spans(
         }
         // A quoted name of a few words (`"Secret Key": …`, `'API Key' => …`) is one key.
         if let Some((start, end)) = quoted_words(bytes, ks, ke) {
-            if let Some(class) = rules.classify(&text[start..end]) {
+            if let Some(class) = classify(&text[start..end]) {
                 if let Some(span) = value_after_key(text, start, end, class) {
                     spans.push(span);
                     last_key_end = last_key_end.max(span.end);
@@ -155,7 +155,7 @@ pub fn key_value_spans(
             }
         }
         let key = &text[ks..ke];
-        let Some(class) = rules.classify(key) else {
+        let Some(class) = classify(key) else {
             continue;
         };
         let span =
