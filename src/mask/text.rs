@@ -333,11 +333,7 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
                     start += 1;
                 }
             }
-            let end = text[start..]
-                .find(|c: char| {
-                    c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '}' | ']' | '\\')
-                })
-                .map_or(text.len(), |i| start + i);
+            let end = value_end(text, start, stops(b",;\"'}]\\"));
             return span(text, start, end, class, Wrap::None);
         }
     }
@@ -349,15 +345,7 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
             .find(['\n', '\r', '"', '\t'])
             .map_or(text.len(), |i| p + i)
     } else {
-        text[p..]
-            .find(|c: char| {
-                c.is_whitespace()
-                    || matches!(
-                        c,
-                        '&' | ',' | ';' | ')' | ']' | '}' | '"' | '\'' | '<' | '\\'
-                    )
-            })
-            .map_or(text.len(), |i| p + i)
+        value_end(text, p, stops(b"&,;)]}\"'<\\"))
     };
     let end = if encoded {
         encoded_value_end(bytes, p, end)
@@ -520,15 +508,7 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
     if p == ke || ks >= 2 && &bytes[ks - 2..ks] == b"--" || quote_at(bytes, p).is_some() {
         return None;
     }
-    let end = text[p..]
-        .find(|c: char| {
-            c.is_whitespace()
-                || matches!(
-                    c,
-                    ',' | ';' | ')' | ']' | '}' | '"' | '\'' | '<' | '\\' | '|'
-                )
-        })
-        .map_or(text.len(), |i| p + i);
+    let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
     let end = trim_end_punctuation(text, p, end);
     if bare_credential(&text[p..end]) {
         span(text, p, end, class, Wrap::None)
@@ -634,6 +614,43 @@ fn trim_end(text: &str, start: usize, mut end: usize) -> usize {
     end
 }
 
+/// A set of ASCII bytes, as a bit mask.
+const fn stops(bytes: &[u8]) -> u128 {
+    let mut mask = 0u128;
+    let mut i = 0;
+    while i < bytes.len() {
+        mask |= 1 << bytes[i];
+        i += 1;
+    }
+    mask
+}
+
+/// Where a value starting at `from` ends: the first character that is whitespace (Unicode, as
+/// `char::is_whitespace`) or one of the ASCII `stops`, else the end of `text`. Byte by byte,
+/// decoding only non-ASCII characters (`str::find` with a closure decoded every one).
+fn value_end(text: &str, from: usize, stops: u128) -> usize {
+    const ASCII_WHITESPACE: u128 = 0x1_0000_3e00; // \t \n \x0b \x0c \r and space
+    let bytes = text.as_bytes();
+    let mut i = from;
+    while let Some(&b) = bytes.get(i) {
+        if b.is_ascii() {
+            if (ASCII_WHITESPACE | stops) >> b & 1 != 0 {
+                return i;
+            }
+            i += 1;
+        } else {
+            let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+                return i;
+            };
+            if c.is_whitespace() {
+                return i;
+            }
+            i += c.len_utf8();
+        }
+    }
+    bytes.len()
+}
+
 /// Index of the quote closing a string opened before `start` (backslash escapes skipped).
 fn closing_quote(bytes: &[u8], start: usize, quote: u8) -> usize {
     let mut i = start;
@@ -669,4 +686,41 @@ pub fn balanced_end(bytes: &[u8], start: usize) -> usize {
         i += 1;
     }
     bytes.len()
+}
+
+#[cfg(test)]
+mod value_end_tests {
+    use super::{stops, value_end};
+
+    #[test]
+    fn value_end_stops_where_str_find_does() {
+        let pieces = [
+            "a", "Z", "9", "=", ",", ";", "&", "\"", "'", "\\", "|", " ", "\t", "\u{b}", "\u{c}",
+            "\r", "\n", "\u{1c}", "\u{85}", "\u{a0}", "\u{2003}", "\u{3000}", "é", "€", "𝄞",
+        ];
+        let stop_sets: [&[u8]; 3] = [b",;\"'}]\\", b"&,;)]}\"'<\\", b""];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let length = next() % 9;
+            let text: String = (0..length)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            for set in stop_sets {
+                let expected = text
+                    .find(|c: char| c.is_whitespace() || c.is_ascii() && set.contains(&(c as u8)))
+                    .unwrap_or(text.len());
+                assert_eq!(
+                    value_end(&text, 0, stops(set)),
+                    expected,
+                    "{text:?} {set:?}"
+                );
+            }
+        }
+    }
 }
