@@ -5,8 +5,9 @@
 //!   `password`, `client-secret` or `accessToken` is replaced ([`json`]); in free text the
 //!   value after `key=`, `key: `, `"key":`, `key =>`, `?key=` … is ([`text`]);
 //! - **value detectors** ([`detectors`]): secrets recognisable by their shape anywhere (AWS
-//!   keys, JWTs, PEM blocks, vendor tokens, URL passwords, Bearer/Basic credentials), and
-//!   payment card numbers that pass the Luhn check ([`card`]);
+//!   keys, JWTs, PEM blocks, vendor tokens, URL passwords, Bearer/Basic credentials; the
+//!   commonest shapes found by hand-written walks in `tokens`, tested equal to their regexes),
+//!   and payment card numbers that pass the Luhn check ([`card`]);
 //! - optional **PII** detectors (emails, IP addresses, phone numbers) and user-supplied keys
 //!   and patterns.
 //!

@@ -471,7 +471,7 @@ fn value_of_named(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<S
     None
 }
 
-/// What a key is in a name/value pair ([`value_of_named`], and the JSON walker's objects).
+/// What a key is in a name/value pair (`value_of_named`, and the JSON walker's objects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Name,
