@@ -933,13 +933,8 @@ mod tests {
             "x",
         ];
         let replacements = ["[MASKED:password]", "\"[MASKED:token]\"", "é", "", "\\\""];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % (n as u64 + 1)) as usize
-        };
+        let mut random = crate::mask::xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut next = |n: usize| (random() % (n as u64 + 1)) as usize;
         for text in texts {
             let mut escaped = Vec::new();
             push_str(&mut escaped, text);

@@ -640,13 +640,7 @@ mod tests {
     fn pre_check_never_misses_a_card() {
         // Strings dense in digits and separators, across 64-byte block boundaries.
         let alphabet = b"0123456789 -  --a:4";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::mask::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut text = String::new();
         let mut spans = Vec::new();
         for _ in 0..200_000 {
@@ -702,13 +696,7 @@ mod tests {
         // Texts dense in digits and separators, joined by `"` the way the payload scan joins
         // messages, so that runs and 64-byte blocks fall anywhere.
         let alphabet = b"0123456789 -  --a:4";
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::mask::xorshift(0x2545_f491_4f6c_dd1du64);
         for _ in 0..2_000 {
             let texts: Vec<String> = (0..(next() % 12))
                 .map(|_| {

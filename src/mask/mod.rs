@@ -1458,5 +1458,16 @@ fn has_card_candidate(text: &str) -> bool {
     !found.is_empty()
 }
 
+/// A deterministic pseudo-random sequence (xorshift64) for the tests that generate texts.
+#[cfg(test)]
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -135,16 +135,11 @@ mod tests {
             // More pairs than the vector path takes: one memmem pass each.
             &[*b"ab", *b"bc", *b"ca", *b"ac", *b"cb"],
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = crate::mask::xorshift(0x2545_f491_4f6c_dd1d);
         for length in (0..200).chain([1000, 4097]) {
             for pairs in pair_sets {
                 let text: Vec<u8> = (0..length)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        b"\\u/SKabc\""[(seed % 9) as usize]
-                    })
+                    .map(|_| b"\\u/SKabc\""[(next() % 9) as usize])
                     .collect();
                 let mut found = Vec::new();
                 PairFinder::new(pairs.to_vec()).find_all(&text, |at, k| found.push((at, k)));

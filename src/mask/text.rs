@@ -699,13 +699,7 @@ mod value_end_tests {
             "\r", "\n", "\u{1c}", "\u{85}", "\u{a0}", "\u{2003}", "\u{3000}", "é", "€", "𝄞",
         ];
         let stop_sets: [&[u8]; 3] = [b",;\"'}]\\", b"&,;)]}\"'<\\", b""];
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::mask::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let length = next() % 9;
             let text: String = (0..length)

@@ -179,13 +179,7 @@ mod tests {
 
     /// Texts made of the pieces a finder's grammar turns on, glued at random.
     fn texts(pieces: &[&str], count: usize) -> Vec<String> {
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::mask::xorshift(0x9e37_79b9_7f4a_7c15);
         (0..count)
             .map(|_| {
                 let parts = 1 + next() % 12;
