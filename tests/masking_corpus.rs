@@ -136,6 +136,7 @@ fn corpus_is_well_formed() {
         ("blind2-secrets.jsonl", "blind2-lookalikes.jsonl"),
         ("blind3-secrets.jsonl", "blind3-lookalikes.jsonl"),
         ("blind4-secrets.jsonl", "blind4-lookalikes.jsonl"),
+        ("blind5-secrets.jsonl", "blind5-lookalikes.jsonl"),
     ] {
         well_formed(load(secrets), load(lookalikes));
     }
@@ -194,6 +195,13 @@ fn default_masker_scores_on_third_blind_corpus() {
 #[test]
 fn default_masker_scores_on_fourth_blind_corpus() {
     evaluate("blind4-secrets.jsonl", "blind4-lookalikes.jsonl");
+}
+
+/// A fifth blind corpus: runtime dumps (Java, Kotlin, Python, Ruby, Elixir, .NET, Rust, Go,
+/// Node), SQL, infrastructure tools, protocol transcripts, CDN and AWS service logs.
+#[test]
+fn default_masker_scores_on_fifth_blind_corpus() {
+    evaluate("blind5-secrets.jsonl", "blind5-lookalikes.jsonl");
 }
 
 fn evaluate(secrets_file: &str, lookalikes_file: &str) {

@@ -93,7 +93,8 @@ pub const SECRETS: &[Spec] = &[
         // The host starts with a letter, a digit or `[` + an IPv6 digit (never a `[MASKED:`
         // marker, which would make masking twice differ from masking once).
         pattern: r"[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#]{0,256}:([^\s@/?#]{1,256})@(?:[A-Za-z0-9]|\[[0-9A-Fa-f:])",
-        validate: None,
+        // `https://deploy:****@host` is already masked.
+        validate: Some(|password| !super::text::is_placeholder(password)),
         finder: None,
     },
     Spec {
@@ -128,6 +129,36 @@ pub const SECRETS: &[Spec] = &[
         // db`); `-p` alone makes them prompt, `-P` is the port.
         triggers: &["mysql", "mariadb"],
         pattern: r"(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlcheck|mysqlsh|mariadb)(?:\.exe)?[ \t][^\n;&|]{0,256}?[ \t]-p([^\s'\x22]+)",
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        name: "password",
+        // SQL sets passwords in statements that name no key: `CREATE USER 'app'@'%'
+        // IDENTIFIED BY 'pw'`, `IDENTIFIED WITH mysql_native_password BY 'pw'`, Oracle's
+        // unquoted `ALTER USER scott IDENTIFIED BY tiger`.
+        triggers: &["IDENTIFIED", "identified"],
+        // A quoted value first (it may hold spaces); upper-case SQL may leave it unquoted,
+        // lower-case needs the quotes, or `user identified by email` (a sentence) would lose
+        // a word.
+        pattern: r#"(?i:identified)[ \t]+(?:(?i:with)[ \t]+[A-Za-z0-9_]{1,64}[ \t]+)?(?i:by)[ \t]+(?:(?i:password)[ \t]*)?(?:'([^'\n]{1,256})'|"([^"\n]{1,256})")|IDENTIFIED[ \t]+(?:WITH[ \t]+[A-Za-z0-9_]{1,64}[ \t]+)?BY[ \t]+(?:PASSWORD[ \t]*)?([^\s'";]{1,256})"#,
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        name: "password",
+        // SMTP `AUTH LOGIN`: the server asks for the password with `334 UGFzc3dvcmQ6`
+        // (base64 of `Password:`); the next line's last word is the password, base64.
+        triggers: &["UGFzc3dvcmQ6"],
+        pattern: r"UGFzc3dvcmQ6[ \t\r]*\n[^\n]*?([A-Za-z0-9+/]{4,}={0,2})[ \t\r]*(?:\n|$)",
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        name: "password",
+        // IMAP `<tag> LOGIN <user> <password>` (tags like `a001`, `KLHB1`), either quoted.
+        triggers: &[" LOGIN "],
+        pattern: r#"(?-u:\b)[A-Za-z]{0,8}[0-9]{1,8} LOGIN (?:"[^"\n]{1,128}"|[^\s"]{1,128}) (?:"([^"\n]{1,256})"|([^\s"']{1,256}))"#,
         validate: None,
         finder: None,
     },

@@ -132,6 +132,12 @@ const NOT_SECRET: &[&str] = &[
     "paginationtoken",
     "continuationtoken",
     "synctoken",
+    // Idempotency tokens (AWS `ClientRequestToken`, `ClientToken`) and .NET's
+    // `CancellationToken` identify a request; they grant nothing.
+    "clientrequesttoken",
+    "clienttoken",
+    "idempotencytoken",
+    "cancellationtoken",
     "oauth",
     "span",
     "japan",

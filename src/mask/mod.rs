@@ -1187,7 +1187,9 @@ impl Masker {
             } else {
                 d.regex
                     .captures_iter(text)
-                    .filter_map(|caps| caps.get(1).or_else(|| caps.get(0)))
+                    // The first group that took part (a pattern may have alternatives, each
+                    // with its own group), else the whole match.
+                    .filter_map(|caps| caps.iter().skip(1).flatten().next().or_else(|| caps.get(0)))
                     .for_each(&mut push);
             }
         }

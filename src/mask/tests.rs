@@ -77,6 +77,28 @@ const TEXT: &[(&str, &str)] = &[
      "dsn=https://[MASKED:url_token]@o685112.ingest.sentry.io/6831683"),
     ("url=jdbc:oracle:thin:scott/ftBOriYTocYV@oradb:1521:ORCL", "url=jdbc:oracle:thin:scott/[MASKED:connection_password]@oradb:1521:ORCL"),
     ("api_keys=[k1, k2] SECRET_KEY_BASE=bc19148ace04", "api_keys=[MASKED:api_key] SECRET_KEY_BASE=[MASKED:secret]"),
+    // a lower-case word is still a value when no sentence follows, or a key does
+    ("password: changeme", "password: [MASKED:password]"),
+    ("token: abcdefgh user: bob", "token: [MASKED:token] user: bob"),
+    ("password: hunter2 for user bob", "password: [MASKED:password] for user bob"),
+    ("Authorization: bearer abcdefgh", "Authorization: bearer [MASKED:authorization]"),
+    // SQL statements that set a password
+    ("CREATE USER 'app'@'%' IDENTIFIED BY 'Sup3r S3cret!';", "CREATE USER 'app'@'%' IDENTIFIED BY '[MASKED:password]';"),
+    ("ALTER USER scott IDENTIFIED BY tiger99;", "ALTER USER scott IDENTIFIED BY [MASKED:password];"),
+    ("create user x identified with mysql_native_password by 'n4tPw#12'", "create user x identified with mysql_native_password by '[MASKED:password]'"),
+    // T-SQL, Erlang terms, Terraform plans, mail and file protocols
+    ("CREATE LOGIN [bi] WITH PASSWORD = N'7h2yXSUZA', CHECK_POLICY = ON", "CREATE LOGIN [bi] WITH PASSWORD = N'[MASKED:password]', CHECK_POLICY = ON"),
+    (r#"[{username,<<"ev">>},{password,<<"4F4h2RqT7i">>},{vhost,<<"/">>}]"#, r#"[{username,<<"ev">>},{password,<<"[MASKED:password]">>},{vhost,<<"/">>}]"#),
+    (r#"[{password, "erl pass"}]"#, r#"[{password, "[MASKED:password]"}]"#),
+    (r#"~ password = "!*L0LcOv" -> "8UJlfO#*3RxK""#, r#"~ password = "[MASKED:password]" -> "[MASKED:password]""#),
+    ("*cmd* 'PASS W9IP@atqQ'", "*cmd* 'PASS [MASKED:password]'"),
+    ("C: PASS g5fBTjjj", "C: PASS [MASKED:password]"),
+    (r#"> b'KLHB1 LOGIN support@example.com "velvet thistle lantern"'"#, r#"> b'KLHB1 LOGIN support@example.com "[MASKED:password]"'"#),
+    ("A001 LOGIN bob s3cretImap", "A001 LOGIN bob [MASKED:password]"),
+    ("S: 334 UGFzc3dvcmQ6\nC: Z3VjT0VmRjJnYzVu\nS: 235 2.7.0 ok", "S: 334 UGFzc3dvcmQ6\nC: [MASKED:password]\nS: 235 2.7.0 ok"),
+    ("origin\thttps://x-access-token:ghs_u204OLToj7HoTD48q6nH7ZOJ9DdfG95GEdKe@github.com/acme/app.git (fetch)",
+     "origin\thttps://x-access-token:[MASKED:url_password]@github.com/acme/app.git (fetch)"),
+    ("password: MyPassword", "password: [MASKED:password]"),
     // vendor prefixes
     ("secret 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", "secret [MASKED:google_oauth_secret]"),
     ("key=PMAK-ce47ebc05400396ebbc19fa4-4e9a2eafb5d64171174450ab21680ee52b", "key=[MASKED:vendor_token]"),
@@ -132,6 +154,23 @@ const LOOKALIKES: &[&str] = &[
     "chown mysql /var/lib/mysql; cp -pr /etc/mysql /backup",
     "jdbc:mysql://db.internal:3306/app?useSSL=true connected",
     "[username] => bob",
+    // a sentence after `key:` is not a value
+    "Invalid token: signature verification failed",
+    "error validating token: expired at 2026-01-01T00:00:00Z",
+    "refresh token: not found",
+    "password: incorrect for user bob",
+    "Login failed, password: invalid",
+    "user was identified by email, caller identified by arn:aws:iam::123456789012:role/app",
+    "setSecret: Successfully rotating secret prod/ledger/db-credentials",
+    "botocore.auth: CanonicalRequest hash: fcbf82fdd6b586c5bb55ba7b441f85296cbd73799a9e925424151ae97590e9ed",
+    "external-secrets: ExternalSecret payments/ledger-db synced",
+    r#"{"SecretId": "prod/db", "ClientRequestToken": "2a90cbbd-e5c0-410d-96a0-9561c1f861e5"}"#,
+    "      ~ password = (sensitive value)",
+    "Looking in indexes: https://deploy:****@nexus.example.internal/repository/pypi/simple",
+    "Access denied for user 'etl'@'10.8.94.229' (using password: YES)",
+    " PASS  src/app.test.js (5.2 s)",
+    "--- PASS: TestLogin (0.00s)",
+    "EVENT LOGIN user@example.com from 10.0.0.1",
 ];
 
 #[test]

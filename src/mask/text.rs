@@ -42,9 +42,19 @@ pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     v.is_empty()
         || super::marker_len(v) == Some(v.len())
-        || ["null", "none", "nil", "undefined", "true", "false", "-"]
-            .iter()
-            .any(|p| v.eq_ignore_ascii_case(p))
+        || [
+            "null",
+            "none",
+            "nil",
+            "undefined",
+            "true",
+            "false",
+            "yes",
+            "no",
+            "-",
+        ]
+        .iter()
+        .any(|p| v.eq_ignore_ascii_case(p))
         || v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
         || v.eq_ignore_ascii_case("[redacted]")
         || v.eq_ignore_ascii_case("<redacted>")
@@ -163,7 +173,13 @@ pub fn key_value_spans(
         let span = match span {
             Some(span) => {
                 spans.push(span);
-                Some(span)
+                match changed_value(text, span.end, class) {
+                    Some(new) => {
+                        spans.push(new);
+                        Some(new)
+                    }
+                    None => Some(span),
+                }
             }
             None => {
                 let bare = bare_value(text, ks, ke, class);
@@ -229,6 +245,11 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     let bytes = text.as_bytes();
     let before = |n: usize| ks.checked_sub(n).map(|i| &bytes[i..ks]);
     let mut p = ke;
+    // A URL's user (`https://x-access-token:ghs_…@github.com`): the URL detectors mask the
+    // password and keep the host.
+    if before(3) == Some(b"://") {
+        return None;
+    }
 
     // XML element: `<password>value</password>`, `<wsse:Password Type="…">value</…>`.
     if let Some(start) = xml_element_content(bytes, ks, ke) {
@@ -257,7 +278,7 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     let pair = if p > ke {
         pair_value(bytes, ks - (p - ke), p)
     } else {
-        None
+        tuple_value(bytes, ks, p)
     };
     if let Some(value_at) = pair {
         p = value_at;
@@ -270,6 +291,9 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     if had_space && &text[ks..ke] == "AUTH" {
         return redis_auth_arguments(text, p, class);
     }
+    if p == ke + 1 && &text[ks..ke] == "PASS" {
+        return protocol_pass(text, p, class);
+    }
     // `…:secret:prod/db` is a colon-delimited identifier (an ARN, a URN), not `key: value`.
     if before(1) == Some(b":") && bytes.get(p) == Some(&b':') {
         return None;
@@ -278,11 +302,13 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     // command-line flag (`--password …`).
     // `%3D`: a query string inside a URL-encoded parameter (`redirect_uri=…%3Ftoken%3D…`).
     let mut encoded = false;
+    let mut colon = false;
     if pair.is_some() {
         // Already at the value.
     } else if text[p..].starts_with("=>") || text[p..].starts_with(":=") {
         p += 2;
     } else if matches!(bytes.get(p), Some(b'=') | Some(b':')) {
+        colon = bytes[p] == b':';
         p += 1;
     } else if !had_space && (bytes[p..].starts_with(b"%3D") || bytes[p..].starts_with(b"%3d")) {
         p += 3;
@@ -293,8 +319,29 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
         // Kubernetes names a Secret object that way: `secret "tls-certs" not found`.
         return None;
     }
+    let separator_end = p;
     while matches!(bytes.get(p), Some(b' ') | Some(b'\t')) {
         p += 1;
+    }
+    if bytes.get(p) == Some(&b'N') && bytes.get(p + 1) == Some(&b'\'') {
+        // T-SQL's Unicode string literal: `PASSWORD = N'…'`.
+        p += 1;
+    }
+    if HIDDEN_VALUES
+        .iter()
+        .any(|h| bytes[p..].starts_with(h.as_bytes()))
+    {
+        return None;
+    }
+    // `Invalid token: signature verification failed`, `password: incorrect for user 42`:
+    // a sentence goes on after the colon, no value was given.
+    if colon
+        && p > separator_end
+        && !header_to_line_end(&text[ks..ke])
+        && !SCHEMES.iter().any(|s| starts_with_word(&text[p..], s))
+        && prose_follows(bytes, p)
+    {
+        return None;
     }
     let rest = &text[p..];
 
@@ -358,6 +405,129 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     }
     span(text, p, end, class, wrap)
 }
+
+/// Whether the words at `at` are a sentence or a name rather than a value: a lower-case or
+/// capitalised word followed by a lower-case word that is not a key (`signature verification
+/// failed`, `Successfully rotating …`, `expired at …`), a CamelCase identifier followed by more
+/// (`botocore.auth: CanonicalRequest hash: …`), or one of the words that say a value is
+/// absent or wrong (`token: missing`). Passwords that are plain words followed by prose are
+/// the price; a lower-case value followed by `key:`/`key=` (`token: abc user: bob`) is still
+/// a value.
+fn prose_follows(bytes: &[u8], at: usize) -> bool {
+    let lower = |from: usize| {
+        bytes
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count()
+    };
+    let capital = bytes.get(at).is_some_and(u8::is_ascii_uppercase);
+    let mut end = at + usize::from(capital);
+    let first = lower(end);
+    if first < 2 {
+        return false;
+    }
+    end += first;
+    let mut humps = 1;
+    while capital && bytes.get(end).is_some_and(u8::is_ascii_uppercase) && lower(end + 1) >= 2 {
+        end += 1 + lower(end + 1);
+        humps += 1;
+    }
+    match bytes.get(end) {
+        None | Some(b'\n' | b'\r' | b'.' | b',' | b';' | b')') => {
+            humps == 1 && {
+                let word = &bytes[at..end];
+                ABSENT_WORDS
+                    .iter()
+                    .any(|w| w.as_bytes().eq_ignore_ascii_case(word))
+            }
+        }
+        Some(b' ') if humps > 1 => true,
+        Some(b' ') => {
+            let second = lower(end + 1);
+            second >= 2
+                && !matches!(
+                    bytes.get(end + 1 + second),
+                    Some(b':' | b'=' | b'_' | b'-' | b'.' | b'0'..=b'9' | b'A'..=b'Z')
+                )
+        }
+        _ => false,
+    }
+}
+
+/// What tools print in place of a value they do not show (Terraform plans).
+const HIDDEN_VALUES: &[&str] = &["(sensitive value)", "(sensitive)", "(known after apply)"];
+
+/// Terraform's plan shows a changed value as `"old" -> "new"`: the new one is the key's too.
+/// `end` is where the first value's span ends (at its closing quote).
+fn changed_value(text: &str, end: usize, class: KeyClass) -> Option<Span> {
+    let bytes = text.as_bytes();
+    let quote = *bytes.get(end)?;
+    let open = end + 5;
+    if !matches!(quote, b'"' | b'\'')
+        || bytes.get(end + 1..open) != Some(b" -> ")
+        || bytes.get(open) != Some(&quote)
+    {
+        return None;
+    }
+    span(
+        text,
+        open + 1,
+        closing_quote(bytes, open + 1, quote),
+        class,
+        Wrap::None,
+    )
+}
+
+/// An Erlang tuple `{password, <<"…">>}` or `{password, "…"}`: where the value's opening
+/// quote is, when the unquoted key at `ks..ke` opens one.
+fn tuple_value(bytes: &[u8], ks: usize, ke: usize) -> Option<usize> {
+    if ks == 0 || bytes[ks - 1] != b'{' || bytes.get(ke) != Some(&b',') {
+        return None;
+    }
+    let mut p = ke + 1;
+    while bytes.get(p) == Some(&b' ') {
+        p += 1;
+    }
+    if bytes[p..].starts_with(b"<<\"") {
+        p += 2;
+    }
+    (bytes.get(p) == Some(&b'"')).then_some(p)
+}
+
+/// FTP and POP3 `PASS <password>`: one space, then one word that ends the line or the quoted
+/// command (`*cmd* 'PASS …'`). Test runners' `PASS  src/app.test.js (5 s)` has more.
+fn protocol_pass(text: &str, p: usize, class: KeyClass) -> Option<Span> {
+    let end = value_end(text, p, stops(b" \t\r\n'\""));
+    match text.as_bytes().get(end) {
+        None | Some(b'\r' | b'\n' | b'\'' | b'"') => span(text, p, end, class, Wrap::None),
+        _ => None,
+    }
+}
+
+/// Words that stand for a value that was not given or not accepted (`token: missing`).
+const ABSENT_WORDS: &[&str] = &[
+    "missing",
+    "invalid",
+    "expired",
+    "required",
+    "incorrect",
+    "revoked",
+    "empty",
+    "unset",
+    "wrong",
+    "absent",
+    "mismatch",
+    "present",
+    "provided",
+    "rejected",
+    "denied",
+    "blank",
+    "malformed",
+    "unknown",
+    "ok",
+];
 
 /// Where the content of an XML element named by the key at `ks..ke` starts: `<password>`,
 /// `<wsse:Password Type="…">` (a namespace prefix, attributes on one line).
