@@ -79,6 +79,8 @@ const SUFFIXES: &[(&str, &str)] = &[
     ("pan", "card_number"),
     ("cvv2", "card_number"),
     ("cvv", "card_number"),
+    // A card's CVV under the name payment APIs give it (`security_code`, `CardSecurityCode`).
+    ("securitycode", "card_number"),
     ("cvc", "card_number"),
     ("ssn", "ssn"),
     ("socialsecuritynumber", "ssn"),
@@ -437,6 +439,8 @@ mod tests {
             ("secret2", "secret"),
             ("sig", "signature"),
             ("X-Amz-Signature", "signature"),
+            ("security_code", "card_number"),
+            ("CardSecurityCode", "card_number"),
         ] {
             assert_eq!(rules.classify(key), Some(KeyClass(class)), "{key}");
         }
@@ -470,6 +474,9 @@ mod tests {
             "private_key_id",
             "aws_access_key_id",
             "token_new_count",
+            "ClientRequestToken",
+            "idempotencyToken",
+            "cancellationToken",
             "value",
             "message",
             "",
