@@ -99,6 +99,8 @@ const TEXT: &[(&str, &str)] = &[
     ("origin\thttps://x-access-token:ghs_u204OLToj7HoTD48q6nH7ZOJ9DdfG95GEdKe@github.com/acme/app.git (fetch)",
      "origin\thttps://x-access-token:[MASKED:url_password]@github.com/acme/app.git (fetch)"),
     ("password: MyPassword", "password: [MASKED:password]"),
+    ("payment declined cvv 123 for order 4411", "payment declined cvv [MASKED:card_number] for order 4411"),
+    ("CVC 4821.", "CVC [MASKED:card_number]."),
     // vendor prefixes
     ("secret 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", "secret [MASKED:google_oauth_secret]"),
     ("key=PMAK-ce47ebc05400396ebbc19fa4-4e9a2eafb5d64171174450ab21680ee52b", "key=[MASKED:vendor_token]"),
@@ -171,6 +173,8 @@ const LOOKALIKES: &[&str] = &[
     " PASS  src/app.test.js (5.2 s)",
     "--- PASS: TestLogin (0.00s)",
     "EVENT LOGIN user@example.com from 10.0.0.1",
+    "cvv check failed for order 4411, cvv 12345 is not a code",
+    "gpio pin 4 set high",
 ];
 
 #[test]

@@ -680,7 +680,16 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
     }
     let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
     let end = trim_end_punctuation(text, p, end);
-    if bare_credential(&text[p..end]) {
+    let value = &text[p..end];
+    // A card's verification code after its name: `cvv 123`, `CVC 4821`.
+    let card_code = || {
+        ["cvv", "cvc", "cvv2", "cvc2"]
+            .iter()
+            .any(|k| bytes[ks..ke].eq_ignore_ascii_case(k.as_bytes()))
+            && (3..=4).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_digit())
+    };
+    if bare_credential(value) || card_code() {
         span(text, p, end, class, Wrap::None)
     } else {
         None
