@@ -137,6 +137,7 @@ fn corpus_is_well_formed() {
         ("blind3-secrets.jsonl", "blind3-lookalikes.jsonl"),
         ("blind4-secrets.jsonl", "blind4-lookalikes.jsonl"),
         ("blind5-secrets.jsonl", "blind5-lookalikes.jsonl"),
+        ("blind6-secrets.jsonl", "blind6-lookalikes.jsonl"),
     ] {
         well_formed(load(secrets), load(lookalikes));
     }
@@ -202,6 +203,13 @@ fn default_masker_scores_on_fourth_blind_corpus() {
 #[test]
 fn default_masker_scores_on_fifth_blind_corpus() {
     evaluate("blind5-secrets.jsonl", "blind5-lookalikes.jsonl");
+}
+
+/// A sixth blind corpus, the mainstream weighted by frequency: application stacks in their
+/// default formats, AWS services, edge and CI logs, vendor tokens and hard-but-fair cases.
+#[test]
+fn default_masker_scores_on_sixth_blind_corpus() {
+    evaluate("blind6-secrets.jsonl", "blind6-lookalikes.jsonl");
 }
 
 fn evaluate(secrets_file: &str, lookalikes_file: &str) {

@@ -101,6 +101,13 @@ const TEXT: &[(&str, &str)] = &[
     ("password: MyPassword", "password: [MASKED:password]"),
     ("payment declined cvv 123 for order 4411", "payment declined cvv [MASKED:card_number] for order 4411"),
     ("CVC 4821.", "CVC [MASKED:card_number]."),
+    // a key of two words, unquoted
+    ("API key: abc123def456", "API key: [MASKED:api_key]"),
+    ("Secret key: Zx8Qw2Lp9 loaded", "Secret key: [MASKED:secret] loaded"),
+    ("rotated api key abc123XYZ789qq", "rotated api key [MASKED:api_key]"),
+    ("run --password mypass --user bob", "run --password [MASKED:password] --user bob"),
+    (r#"[("DB_PASSWORD", "Sup3rPw"), ("X", 1)]"#, r#"[("DB_PASSWORD", "[MASKED:password]"), ("X", 1)]"#),
+    (r#"{"Authorization" : Bearer abcdef123456}"#, r#"{"Authorization" : Bearer [MASKED:authorization]}"#),
     // vendor prefixes
     ("secret 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", "secret [MASKED:google_oauth_secret]"),
     ("key=PMAK-ce47ebc05400396ebbc19fa4-4e9a2eafb5d64171174450ab21680ee52b", "key=[MASKED:vendor_token]"),
@@ -175,6 +182,12 @@ const LOOKALIKES: &[&str] = &[
     "EVENT LOGIN user@example.com from 10.0.0.1",
     "cvv check failed for order 4411, cvv 12345 is not a code",
     "gpio pin 4 set high",
+    "API key: missing",
+    "Primary key: id, Partition key: userId",
+    "using api key 3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+    "WARNING! Using --password via the CLI is insecure. Use --password-stdin.",
+    r#"explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]"#,
+    r#"MountVolume.SetUp failed for volume "app-secrets" : secret "orders-api-keys" not found"#,
 ];
 
 #[test]

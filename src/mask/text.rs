@@ -165,8 +165,17 @@ pub fn key_value_spans(
             }
         }
         let key = &text[ks..ke];
-        let Some(class) = classify(key) else {
-            continue;
+        // `API key: …`, `Secret key …`: a word that names nothing alone may with the word
+        // before it.
+        let (ks, class) = match classify(key) {
+            Some(class) => (ks, class),
+            None => match word_before(bytes, ks) {
+                Some(ws) => match classify(&text[ws..ke]) {
+                    Some(class) => (ws, class),
+                    None => continue,
+                },
+                None => continue,
+            },
         };
         let span =
             value_after_key(text, ks, ke, class).or_else(|| value_of_named(text, ks, ke, class));
@@ -189,6 +198,18 @@ pub fn key_value_spans(
         };
         last_key_end = last_key_end.max(span.map_or(ke, |s| s.end));
     }
+}
+
+/// Where the word before the key starting at `ks` starts, when a single space separates them
+/// (`API key`): letters and digits, 2 to 32 of them.
+fn word_before(bytes: &[u8], ks: usize) -> Option<usize> {
+    let end = ks.checked_sub(1).filter(|&i| bytes[i] == b' ')?;
+    let mut start = end;
+    while start > 0 && bytes[start - 1].is_ascii_alphanumeric() && end - start < 32 {
+        start -= 1;
+    }
+    let whole = start == 0 || !is_key_byte(bytes[start - 1]);
+    (whole && end - start >= 2).then_some(start)
 }
 
 /// The words around the key `bytes[ks..ke]` when it is one of two to four words separated by
@@ -275,12 +296,17 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     };
     // A quoted name first in a pair (`["token", "…"]`, `('password', '…')`: Rails binds,
     // Python tuples): the value is the quoted string after the comma.
-    let pair = if p > ke {
+    let quoted_key = p > ke;
+    let pair = if quoted_key {
         pair_value(bytes, ks - (p - ke), p)
     } else {
         tuple_value(bytes, ks, p)
     };
     if let Some(value_at) = pair {
+        // `["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"]` lists constants.
+        if upper_snake(&bytes[ks..ke]) && upper_snake(quoted_prefix(bytes, value_at)) {
+            return None;
+        }
         p = value_at;
     }
     let spaces_start = p;
@@ -303,6 +329,7 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     // `%3D`: a query string inside a URL-encoded parameter (`redirect_uri=…%3Ftoken%3D…`).
     let mut encoded = false;
     let mut colon = false;
+    let mut flag = false;
     if pair.is_some() {
         // Already at the value.
     } else if text[p..].starts_with("=>") || text[p..].starts_with(":=") {
@@ -315,6 +342,8 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
         encoded = true;
     } else if !(had_space && (before(2) == Some(b"--") || quote_at(bytes, p).is_some())) {
         return None;
+    } else if before(2) == Some(b"--") {
+        flag = true;
     } else if &text[ks..ke] == "secret" && quoted_object_name(bytes, p) {
         // Kubernetes names a Secret object that way: `secret "tls-certs" not found`.
         return None;
@@ -333,13 +362,14 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     {
         return None;
     }
-    // `Invalid token: signature verification failed`, `password: incorrect for user 42`:
-    // a sentence goes on after the colon, no value was given.
-    if colon
-        && p > separator_end
-        && !header_to_line_end(&text[ks..ke])
+    // `Invalid token: signature verification failed`, `password: incorrect for user 42`,
+    // `Using --password via the CLI is insecure`: a sentence goes on after the key, no value
+    // was given. A quoted key and an unquoted word with more after it (`volume "app-secrets"
+    // : secret "x" not found`) is not JSON's `"key": value` either.
+    if !header_to_line_end(&text[ks..ke])
         && !SCHEMES.iter().any(|s| starts_with_word(&text[p..], s))
-        && prose_follows(bytes, p)
+        && ((colon && p > separator_end || flag) && prose_follows(bytes, p)
+            || quoted_key && pair.is_none() && word_then_space(bytes, p))
     {
         return None;
     }
@@ -454,6 +484,33 @@ fn prose_follows(bytes: &[u8], at: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a word of letters, then a space, starts at `at`.
+fn word_then_space(bytes: &[u8], at: usize) -> bool {
+    let rest = bytes.get(at..).unwrap_or_default();
+    let len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    len >= 2 && rest.get(len) == Some(&b' ')
+}
+
+/// An upper-case constant with underscores: `ALLOW_USER_SRP_AUTH`, `DB_PASSWORD`.
+fn upper_snake(word: &[u8]) -> bool {
+    word.first().is_some_and(u8::is_ascii_uppercase)
+        && word.contains(&b'_')
+        && word
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The text inside the quotes that open at `at`, up to 64 bytes.
+fn quoted_prefix(bytes: &[u8], at: usize) -> &[u8] {
+    let start = (at + 1).min(bytes.len());
+    let end = bytes[start..]
+        .iter()
+        .take(64)
+        .position(|&b| b == bytes[at])
+        .map_or(start, |i| start + i);
+    &bytes[start..end]
 }
 
 /// What tools print in place of a value they do not show (Terraform plans).
