@@ -150,15 +150,16 @@ pub const SECRETS: &[Spec] = &[
         // SMTP `AUTH LOGIN`: the server asks for the password with `334 UGFzc3dvcmQ6`
         // (base64 of `Password:`); the next line's last word is the password, base64.
         triggers: &["UGFzc3dvcmQ6"],
-        pattern: r"UGFzc3dvcmQ6[ \t\r]*\n[^\n]*?([A-Za-z0-9+/]{4,}={0,2})[ \t\r]*(?:\n|$)",
+        pattern: SMTP_PASSWORD,
         validate: None,
-        finder: None,
+        finder: Some(smtp_password),
     },
     Spec {
         name: "password",
-        // IMAP `<tag> LOGIN <user> <password>` (tags like `a001`, `KLHB1`), either quoted.
+        // IMAP `<tag> LOGIN <user> <password>` (tags like `a001`, `KLHB1`), either quoted. A
+        // user name holds no brackets, so a marker is never read as one.
         triggers: &[" LOGIN "],
-        pattern: r#"(?-u:\b)[A-Za-z]{0,8}[0-9]{1,8} LOGIN (?:"[^"\n]{1,128}"|[^\s"]{1,128}) (?:"([^"\n]{1,256})"|([^\s"']{1,256}))"#,
+        pattern: r#"(?-u:\b)[A-Za-z]{0,8}[0-9]{1,8} LOGIN (?:"[^"\n\[\]]{1,128}"|[^\s"\[\]]{1,128}) (?:"([^"\n]{1,256})"|([^\s"']{1,256}))"#,
         validate: None,
         finder: None,
     },
@@ -288,6 +289,32 @@ pub const SECRETS: &[Spec] = &[
         finder: None,
     },
 ];
+
+/// The SMTP `AUTH LOGIN` password line. The word starts the line or follows a blank.
+const SMTP_PASSWORD: &str =
+    r"UGFzc3dvcmQ6[ \t\r]*\n(?:[^\n]*[ \t])?([A-Za-z0-9+/]{4,}={0,2})[ \t\r]*(?:\n|$)";
+
+/// [`SMTP_PASSWORD`]'s matches, but none with a marker between the prompt and the word: a
+/// PEM block masked on the line after the prompt takes its line breaks with it, and a second
+/// pass must not read the next line as the answer.
+fn smtp_password(text: &str, found: &mut Vec<(usize, usize)>) {
+    static REGEX: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(SMTP_PASSWORD).expect("SMTP_PASSWORD is a valid pattern")
+    });
+    let mut at = 0;
+    while let Some(caps) = REGEX.captures_at(text, at) {
+        let (Some(all), Some(word)) = (caps.get(0), caps.get(1)) else {
+            break;
+        };
+        if super::text::holds_marker(&text[all.start()..word.start()]) {
+            // The prompt's next line held a marker: a later prompt inside it still counts.
+            at = all.start() + 1;
+            continue;
+        }
+        found.push((word.start(), word.end()));
+        at = all.end();
+    }
+}
 
 /// PII detectors, off unless `MASK_PII` enables them.
 pub const PII: &[Spec] = &[

@@ -1196,6 +1196,15 @@ impl Masker {
         if hits.is_none_or(|h| h.cards) {
             let mut cards = Vec::new();
             card::find_likely(text, &mut cards);
+            // A number right after a marker was read with what the marker replaced (`0 4111…`
+            // is not a card); read alone now, a second pass would mask what the first left.
+            cards.retain(|&(start, _)| {
+                let before = text.as_bytes()[..start]
+                    .strip_suffix(b" ")
+                    .or_else(|| text.as_bytes()[..start].strip_suffix(b"-"))
+                    .unwrap_or(&text.as_bytes()[..start]);
+                !text::ends_with_marker(before)
+            });
             spans.extend(cards.into_iter().map(|(start, end)| Span {
                 start,
                 end,
@@ -1426,10 +1435,13 @@ fn marker_ranges(text: &str) -> Vec<(usize, usize)> {
     ranges
 }
 
+/// How every marker starts.
+pub(crate) const MARKER_PREFIX: &str = "[MASKED:";
+
 /// Length of the well-formed marker `text` starts with: `[MASKED:<name>]` or
 /// `[MASKED:<name>:<16 hex digits>]`. Anything else (a stray `[MASKED:`) is ordinary text.
 pub fn marker_len(text: &str) -> Option<usize> {
-    let rest = text.strip_prefix("[MASKED:")?;
+    let rest = text.strip_prefix(MARKER_PREFIX)?;
     let name_len = rest
         .bytes()
         .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')

@@ -150,6 +150,12 @@ pub fn key_value_spans(
             ke += 1;
         }
         last_key_end = ke;
+        // A key glued to a marker (`[MASKED:github_token]-access-token:`) was glued to the
+        // secret a first pass masked, and read with it then: reading it alone now would make
+        // a second pass mask what the first left.
+        if ends_with_marker(&bytes[..ks]) {
+            continue;
+        }
         // Keys do not start with separators (`-` of `--password`, `.` of a path).
         while ks < ke && !bytes[ks].is_ascii_alphanumeric() && bytes[ks] != b'_' {
             ks += 1;
@@ -180,20 +186,24 @@ pub fn key_value_spans(
         let span =
             value_after_key(text, ks, ke, class).or_else(|| value_of_named(text, ks, ke, class));
         let span = match span {
+            // A placeholder or a marker was read as the value: nothing to mask, and no other
+            // reading of the key either (a second pass must read what the first did).
+            Some(span) if span.name == UNMASKED => Some(span),
             Some(span) => {
                 spans.push(span);
-                match changed_value(text, span.end, class) {
-                    Some(new) => {
+                match changed_value(text, span, class) {
+                    Some(new) if new.name != UNMASKED => {
                         spans.push(new);
                         Some(new)
                     }
-                    None => Some(span),
+                    _ => Some(span),
                 }
             }
             None => {
-                let bare = bare_value(text, ks, ke, class);
-                weak.extend(bare);
-                bare
+                // A weak value may lose to a detector's span, so keys inside it are still
+                // read (`cvv ghp_…{password,<<"…"`).
+                weak.extend(bare_value(text, ks, ke, class).filter(|s| s.name != UNMASKED));
+                None
             }
         };
         last_key_end = last_key_end.max(span.map_or(ke, |s| s.end));
@@ -474,6 +484,8 @@ fn prose_follows(bytes: &[u8], at: usize) -> bool {
             }
         }
         Some(b' ') if humps > 1 => true,
+        // A marker may stand for a word of the sentence (a second pass sees it).
+        Some(b' ') if bytes[end + 1..].starts_with(super::MARKER_PREFIX.as_bytes()) => true,
         Some(b' ') => {
             let second = lower(end + 1);
             second >= 2
@@ -484,6 +496,29 @@ fn prose_follows(bytes: &[u8], at: usize) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `bytes` ends with a well-formed marker.
+pub(super) fn ends_with_marker(bytes: &[u8]) -> bool {
+    // Also a marker that replaced a whole unquoted JSON value, quoted: `"[MASKED:…]"`.
+    let bytes = bytes
+        .strip_suffix(b"\\\"")
+        .or_else(|| bytes.strip_suffix(b"\""))
+        .unwrap_or(bytes);
+    if bytes.last() != Some(&b']') {
+        return false;
+    }
+    let window = &bytes[bytes.len().saturating_sub(64)..];
+    memchr::memmem::rfind(window, super::MARKER_PREFIX.as_bytes()).is_some_and(|at| {
+        std::str::from_utf8(&window[at..])
+            .is_ok_and(|marker| super::marker_len(marker) == Some(marker.len()))
+    })
+}
+
+/// Whether `text` holds a well-formed marker.
+pub(super) fn holds_marker(text: &str) -> bool {
+    memchr::memmem::find_iter(text.as_bytes(), super::MARKER_PREFIX.as_bytes())
+        .any(|at| super::marker_len(&text[at..]).is_some())
 }
 
 /// Whether a word of letters, then a space, starts at `at`.
@@ -514,11 +549,17 @@ fn quoted_prefix(bytes: &[u8], at: usize) -> &[u8] {
 }
 
 /// What tools print in place of a value they do not show (Terraform plans).
-const HIDDEN_VALUES: &[&str] = &["(sensitive value)", "(sensitive)", "(known after apply)"];
+const HIDDEN_VALUES: &[&str] = &["(sensitive value)", "(sensitive", "(known after apply)"];
 
 /// Terraform's plan shows a changed value as `"old" -> "new"`: the new one is the key's too.
-/// `end` is where the first value's span ends (at its closing quote).
-fn changed_value(text: &str, end: usize, class: KeyClass) -> Option<Span> {
+/// `old` is the first value's span (ending at its closing quote).
+fn changed_value(text: &str, old: Span, class: KeyClass) -> Option<Span> {
+    // An old value holding a marker is a second pass's view of a span the first pass did not
+    // end at a quote (or one that lost to another rule's).
+    if holds_marker(&text[old.start..old.end]) {
+        return None;
+    }
+    let end = old.end;
     let bytes = text.as_bytes();
     let quote = *bytes.get(end)?;
     let open = end + 5;
@@ -528,13 +569,11 @@ fn changed_value(text: &str, end: usize, class: KeyClass) -> Option<Span> {
     {
         return None;
     }
-    span(
-        text,
-        open + 1,
-        closing_quote(bytes, open + 1, quote),
-        class,
-        Wrap::None,
-    )
+    let close = closing_quote(bytes, open + 1, quote);
+    if bytes.get(close) != Some(&quote) {
+        return None;
+    }
+    span(text, open + 1, close, class, Wrap::None)
 }
 
 /// An Erlang tuple `{password, <<"…">>}` or `{password, "…"}`: where the value's opening
@@ -732,7 +771,12 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
     while matches!(bytes.get(p), Some(b' ') | Some(b'\t')) {
         p += 1;
     }
-    if p == ke || ks >= 2 && &bytes[ks - 2..ks] == b"--" || quote_at(bytes, p).is_some() {
+    // `<cvv attr>`: an XML tag's name and an attribute, not a key and its value.
+    if p == ke
+        || ks >= 2 && &bytes[ks - 2..ks] == b"--"
+        || ks >= 1 && bytes[ks - 1] == b'<'
+        || quote_at(bytes, p).is_some()
+    {
         return None;
     }
     let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
@@ -831,14 +875,23 @@ fn scheme_aware(text: &str, start: usize, end: usize, class: KeyClass, wrap: Wra
     span(text, start, end, class, wrap)
 }
 
+/// The name of a span that was read as a key's value but holds nothing to mask (a
+/// placeholder, a marker): [`key_value_spans`] keeps it out of the spans.
+const UNMASKED: &str = "";
+
 fn span(text: &str, start: usize, end: usize, class: KeyClass, wrap: Wrap) -> Option<Span> {
-    if end < start + class.min_value_len() || is_placeholder(&text[start..end]) {
+    if end < start + class.min_value_len() {
         return None;
     }
+    let name = if is_placeholder(&text[start..end]) {
+        UNMASKED
+    } else {
+        class.0
+    };
     Some(Span {
         start,
         end,
-        name: class.0,
+        name,
         wrap,
     })
 }
