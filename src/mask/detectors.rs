@@ -164,6 +164,15 @@ pub const SECRETS: &[Spec] = &[
         finder: None,
     },
     Spec {
+        name: "cli_credential",
+        // Registry logins take the password after `-p` (`docker login -u ci -p … registry`,
+        // also podman, nerdctl, buildah, skopeo, `helm registry login`, OpenShift `oc login`).
+        triggers: &[" login "],
+        pattern: r"(?-u:\b)(?:docker|podman|nerdctl|buildah|skopeo|registry|oc)(?:\.exe)? login[ \t][^\n;&|]{0,256}?[ \t]-p(?:[ \t]+|=)([^\s'\x22]+)",
+        validate: None,
+        finder: None,
+    },
+    Spec {
         name: "github_token",
         // `_pat_` also announces Docker's `dckr_pat_` (vendor_token).
         triggers: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "_pat_"],
