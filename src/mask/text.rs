@@ -779,9 +779,25 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
     {
         return None;
     }
+    // A sentence may join the name and the value: `the new password is Xk9#mP2q`, `reset
+    // password to Summer2024!`. Only a password-shaped value counts after these words.
+    let joined = JOINING_WORDS
+        .iter()
+        .find(|w| bytes[p..].starts_with(w.as_bytes()))
+        .map(|w| w.len());
+    if let Some(len) = joined {
+        p += len;
+    }
     let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
     let end = trim_end_punctuation(text, p, end);
     let value = &text[p..end];
+    if joined.is_some() {
+        return if password_shaped(value) {
+            span(text, p, end, class, Wrap::None)
+        } else {
+            None
+        };
+    }
     // A card's verification code after its name: `cvv 123`, `CVC 4821`.
     let card_code = || {
         ["cvv", "cvc", "cvv2", "cvc2"]
@@ -790,7 +806,7 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
             && (3..=4).contains(&value.len())
             && value.bytes().all(|b| b.is_ascii_digit())
     };
-    if bare_credential(value) || card_code() {
+    if bare_credential(value) || password_shaped(value) || card_code() {
         span(text, p, end, class, Wrap::None)
     } else {
         None
@@ -831,15 +847,39 @@ fn trim_end_punctuation(text: &str, start: usize, mut end: usize) -> usize {
 /// Words, numbers and identifiers of other kinds are left alone.
 fn bare_credential(value: &str) -> bool {
     let b = value.as_bytes();
-    let email = memchr::memchr(b'@', b).is_some_and(|at| b[at..].contains(&b'.'));
     b.len() >= 10
         && b.iter().any(u8::is_ascii_digit)
         && b.iter().any(u8::is_ascii_alphabetic)
-        && !b
-            .iter()
-            .any(|c| matches!(c, b'/' | b':' | b'=' | b'(' | b'['))
+        && shape_may_be_secret(b)
+}
+
+/// Not a path, URL, ARN, email address, call or UUID.
+fn shape_may_be_secret(b: &[u8]) -> bool {
+    let email = memchr::memchr(b'@', b).is_some_and(|at| b[at..].contains(&b'.'));
+    !b.iter()
+        .any(|c| matches!(c, b'/' | b':' | b'=' | b'(' | b'['))
         && !email
         && !is_uuid(b)
+}
+
+/// Words that join a secret's name to its value in a sentence.
+const JOINING_WORDS: &[&str] = &["is now ", "is: ", "is ", "was ", "set to ", "to "];
+
+/// A password as people choose them (`P@ssw0rd1`, `Summer2024!`, `Xk9#mP2q`): 8 to 64 bytes
+/// mixing three kinds or more of lower case, upper case, digits and symbols other than the
+/// separators identifiers use (`-`, `_`, `.`), so `user1234`, `orders-api-v2` or `v1.2.3`
+/// are not; no path, URL, email address or UUID.
+fn password_shaped(value: &str) -> bool {
+    let b = value.as_bytes();
+    if !(8..=64).contains(&b.len()) || !shape_may_be_secret(b) {
+        return false;
+    }
+    let has = |kind: fn(&u8) -> bool| usize::from(b.iter().any(kind));
+    has(u8::is_ascii_lowercase)
+        + has(u8::is_ascii_uppercase)
+        + has(u8::is_ascii_digit)
+        + has(|c| c.is_ascii_punctuation() && !matches!(c, b'-' | b'_' | b'.'))
+        >= 3
 }
 
 /// `8-4-4-4-12` hex digits.
