@@ -167,7 +167,9 @@ pub const SECRETS: &[Spec] = &[
         name: "cli_credential",
         // Registry logins take the password after `-p` (`docker login -u ci -p … registry`,
         // also podman, nerdctl, buildah, skopeo, `helm registry login`, OpenShift `oc login`).
-        triggers: &[" login "],
+        // `-p`, not `login`: a literal starting like common words (` lo…`) costs the searcher
+        // on every line.
+        triggers: &[" -p ", " -p="],
         pattern: r"(?-u:\b)(?:docker|podman|nerdctl|buildah|skopeo|registry|oc)(?:\.exe)? login[ \t][^\n;&|]{0,256}?[ \t]-p(?:[ \t]+|=)([^\s'\x22]+)",
         validate: None,
         finder: None,

@@ -64,6 +64,7 @@ const SUFFIXES: &[(&str, &str)] = &[
     ("sessionid", "session"),
     ("credentials", "credentials"),
     ("credential", "credentials"),
+    ("creds", "credentials"),
     ("proxyauthorization", "authorization"),
     ("authorization", "authorization"),
     ("auth", "authorization"),
@@ -158,7 +159,8 @@ pub const TRIGGER_STEMS: &[&str] = &[
     "key",
     "jwt",
     "session",
-    "credential",
+    // `cred` also finds `creds` (`db_creds=…`).
+    "cred",
     "auth",
     "bearer",
     "cookie",
@@ -441,6 +443,8 @@ mod tests {
             ("X-Amz-Signature", "signature"),
             ("security_code", "card_number"),
             ("CardSecurityCode", "card_number"),
+            ("db_creds", "credentials"),
+            ("awsCreds", "credentials"),
         ] {
             assert_eq!(rules.classify(key), Some(KeyClass(class)), "{key}");
         }
