@@ -41,6 +41,8 @@ static KEY_BYTES: [bool; 256] = {
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
     v.is_empty()
+        || reference(v)
+        || tiny_number(v)
         || super::marker_len(v) == Some(v.len())
         || [
             "null",
@@ -60,7 +62,91 @@ pub fn is_placeholder(value: &str) -> bool {
         || v.eq_ignore_ascii_case("<redacted>")
         || v.eq_ignore_ascii_case("redacted")
         || v.eq_ignore_ascii_case("[filtered]")
+        || [
+            "[masked]",
+            "[hidden]",
+            "<hidden>",
+            "(hidden)",
+            "[secret]",
+            "[sensitive]",
+            "<sensitive>",
+        ]
+        .iter()
+        .any(|p| v.eq_ignore_ascii_case(p))
+        || TYPE_NAMES.contains(&v)
 }
+
+/// Where a value is named rather than given: template and shell interpolation (`${DB_PASS}`,
+/// `${{ secrets.X }}`, `{{ .Values.apiKey }}`, `$TOKEN`, `$(cat …)`), SQL bind parameters
+/// (`$1`), placeholders to fill in (`<your-password>`, `YOUR_API_KEY_HERE`), references in
+/// code and configuration (`var.db_password`, `os.environ[…]`, `process.env.X`), and names
+/// of environment variables (`STRIPE_SECRET_KEY`).
+fn reference(v: &str) -> bool {
+    let b = v.as_bytes();
+    let shell_name = |rest: &[u8]| {
+        !rest.is_empty()
+            && rest
+                .iter()
+                .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+    };
+    v.starts_with("${")
+        || v.starts_with("{{")
+        || v.starts_with("$(")
+        || b.first() == Some(&b'$')
+            && (shell_name(&b[1..]) || b[1..].iter().all(u8::is_ascii_digit))
+        || b.first() == Some(&b'<')
+            && b.last() == Some(&b'>')
+            && b[1..b.len() - 1]
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b' '))
+        || v.starts_with("YOUR_")
+        || v.ends_with("_HERE")
+        || [
+            "var.",
+            "local.",
+            "os.environ",
+            "os.getenv(",
+            "process.env.",
+            "ENV[",
+            "System.getenv(",
+        ]
+        .iter()
+        .any(|r| v.starts_with(r))
+        || upper_snake(b)
+}
+
+/// One or two digits: a field number (`password = 2;` in a `.proto`), a GPIO pin, a count —
+/// no password, PIN or code is that short.
+fn tiny_number(v: &str) -> bool {
+    (1..=2).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Type names in schemas and code (`password: String!`, `password: string;`).
+const TYPE_NAMES: &[&str] = &[
+    "string",
+    "String",
+    "String!",
+    "str",
+    "Str",
+    "int",
+    "Int",
+    "Int!",
+    "number",
+    "boolean",
+    "Boolean",
+    "bool",
+    "bytes",
+    "[]byte",
+    "ID",
+    "ID!",
+    "text",
+    "varchar",
+    "object",
+    "any",
+    "SecretStr",
+    "SecureString",
+    "Secret",
+];
 
 /// Schemes whose credential is a single token.
 const TOKEN_SCHEMES: &[&str] = &["Bearer", "Basic", "Token", "ApiKey", "OAuth"];
@@ -257,19 +343,21 @@ fn quoted_words(bytes: &[u8], ks: usize, ke: usize) -> Option<(usize, usize)> {
 /// Whether a double-quoted Kubernetes object name starts at `at`: lower-case letters, digits,
 /// `-` and `.`, with at least one `-` or `.` between alphanumerics (`tls-certs`, `db.creds`).
 fn quoted_object_name(bytes: &[u8], at: usize) -> bool {
-    if bytes.get(at) != Some(&b'"') {
+    let Some(&quote @ (b'"' | b'\'')) = bytes.get(at) else {
         return false;
-    }
+    };
     let name = &bytes[at + 1..];
     let len = name
         .iter()
-        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+        .take_while(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_')
+        })
         .count();
     let name_ok = (3..=253).contains(&len)
-        && name[0].is_ascii_alphanumeric()
+        && (name[0].is_ascii_alphanumeric() || name[0] == b'_')
         && name[len - 1].is_ascii_alphanumeric()
-        && name[..len].iter().any(|b| matches!(b, b'-' | b'.'));
-    name_ok && name.get(len) == Some(&b'"')
+        && name[..len].iter().any(|b| matches!(b, b'-' | b'.' | b'_'));
+    name_ok && name.get(len) == Some(&quote)
 }
 
 fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span> {
@@ -285,7 +373,13 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     // XML element: `<password>value</password>`, `<wsse:Password Type="…">value</…>`.
     if let Some(start) = xml_element_content(bytes, ks, ke) {
         let end = text[start..].find('<').map_or(text.len(), |i| start + i);
-        return span(text, start, end, class, Wrap::None);
+        // An element is closed (`<password>…</password>`); `<your-password>` alone is a
+        // placeholder in a sentence.
+        return if bytes[end..].starts_with(b"</") {
+            span(text, start, end, class, Wrap::None)
+        } else {
+            None
+        };
     }
     // PHP `print_r`: `[password] => value`.
     if before(1) == Some(b"[") && bytes.get(p) == Some(&b']') {
@@ -330,6 +424,13 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     if p == ke + 1 && &text[ks..ke] == "PASS" {
         return protocol_pass(text, p, class);
     }
+    // Go's `--- PASS: TestLogin`, Rust paths `auth::tests`, composite values `key=auth:email`.
+    if before(4) == Some(b"--- ")
+        || bytes[p..].starts_with(b"::")
+        || before(1) == Some(b"=") && bytes.get(p) == Some(&b':') && bytes.get(p + 1) != Some(&b' ')
+    {
+        return None;
+    }
     // `…:secret:prod/db` is a colon-delimited identifier (an ARN, a URN), not `key: value`.
     if before(1) == Some(b":") && bytes.get(p) == Some(&b':') {
         return None;
@@ -354,11 +455,14 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
         return None;
     } else if before(2) == Some(b"--") {
         flag = true;
-    } else if &text[ks..ke] == "secret" && quoted_object_name(bytes, p) {
+    } else if matches!(&text[ks..ke], "secret" | "secrets" | "cookie")
+        && quoted_object_name(bytes, p)
+    {
         // Kubernetes names a Secret object that way: `secret "tls-certs" not found`.
         return None;
     }
     let separator_end = p;
+    let to_line_end = header_to_line_end(&text[ks..ke]);
     while matches!(bytes.get(p), Some(b' ') | Some(b'\t')) {
         p += 1;
     }
@@ -376,9 +480,17 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     // `Using --password via the CLI is insecure`: a sentence goes on after the key, no value
     // was given. A quoted key and an unquoted word with more after it (`volume "app-secrets"
     // : secret "x" not found`) is not JSON's `"key": value` either.
-    if !header_to_line_end(&text[ks..ke])
-        && !SCHEMES.iter().any(|s| starts_with_word(&text[p..], s))
+    let scheme = SCHEMES.iter().any(|s| starts_with_word(&text[p..], s));
+    if !scheme
+        && (colon || bytes.get(separator_end - 1) == Some(&b'=') || to_line_end)
+        && status_word(bytes, p)
+    {
+        return None;
+    }
+    if !to_line_end
+        && !scheme
         && ((colon && p > separator_end || flag) && prose_follows(bytes, p)
+            || colon && p > separator_end && nested_pair(bytes, p)
             || quoted_key && pair.is_none() && word_then_space(bytes, p))
     {
         return None;
@@ -426,7 +538,6 @@ fn value_after_key(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<
     }
     // Header values that hold spaces (cookies, Digest, SigV4) run to the end of the line — or
     // of the field, in tab-separated logs (CloudFront, Lambda): a header value has no tabs.
-    let to_line_end = header_to_line_end(&text[ks..ke]);
     let end = if to_line_end {
         text[p..]
             .find(['\n', '\r', '"', '\t'])
@@ -475,13 +586,14 @@ fn prose_follows(bytes: &[u8], at: usize) -> bool {
         humps += 1;
     }
     match bytes.get(end) {
-        None | Some(b'\n' | b'\r' | b'.' | b',' | b';' | b')') => {
-            humps == 1 && {
-                let word = &bytes[at..end];
-                ABSENT_WORDS
-                    .iter()
-                    .any(|w| w.as_bytes().eq_ignore_ascii_case(word))
-            }
+        // `token: caducado, solicite uno nuevo`: a list of words goes on.
+        Some(b',') if bytes.get(end + 1) == Some(&b' ') => {
+            let second = lower(end + 2);
+            second >= 2
+                && !matches!(
+                    bytes.get(end + 2 + second),
+                    Some(b':' | b'=' | b'_' | b'-' | b'.' | b'0'..=b'9' | b'A'..=b'Z')
+                )
         }
         Some(b' ') if humps > 1 => true,
         // A marker may stand for a word of the sentence (a second pass sees it).
@@ -519,6 +631,18 @@ pub(super) fn ends_with_marker(bytes: &[u8]) -> bool {
 pub(super) fn holds_marker(text: &str) -> bool {
     memchr::memmem::find_iter(text.as_bytes(), super::MARKER_PREFIX.as_bytes())
         .any(|at| super::marker_len(&text[at..]).is_some())
+}
+
+/// Whether a lower-case `name=` starts at `at`: `jwt: algorithm=RS256 issuer=…` reports
+/// settings, it gives no value for `jwt`.
+fn nested_pair(bytes: &[u8], at: usize) -> bool {
+    let rest = bytes.get(at..).unwrap_or_default();
+    let len = rest
+        .iter()
+        .take(32)
+        .take_while(|b| b.is_ascii_lowercase() || **b == b'_')
+        .count();
+    len >= 2 && rest.get(len) == Some(&b'=') && rest.get(len + 1).is_some_and(|&b| b != b'=')
 }
 
 /// Whether a word of letters, then a space, starts at `at`.
@@ -602,28 +726,90 @@ fn protocol_pass(text: &str, p: usize, class: KeyClass) -> Option<Span> {
     }
 }
 
-/// Words that stand for a value that was not given or not accepted (`token: missing`).
-const ABSENT_WORDS: &[&str] = &[
+/// Words that report on a value instead of giving it (`token: missing`, `Token: expired
+/// (exp=…)`, `auth=ok`, `Authorization: denied for role reader`, `access_token:
+/// invalid_grant`, `sealed-secrets: Updated SealedSecret …`).
+const STATUS_WORDS: &[&str] = &[
     "missing",
     "invalid",
+    "valid",
     "expired",
+    "expiring",
     "required",
+    "optional",
     "incorrect",
     "revoked",
     "empty",
     "unset",
+    "set",
+    "not",
+    "none",
     "wrong",
     "absent",
     "mismatch",
     "present",
     "provided",
     "rejected",
+    "accepted",
     "denied",
+    "granted",
     "blank",
     "malformed",
     "unknown",
     "ok",
+    "enabled",
+    "disabled",
+    "pending",
+    "unchanged",
+    "changed",
+    "updated",
+    "created",
+    "deleted",
+    "synced",
+    "skipped",
+    "loaded",
+    "verified",
+    "failed",
+    "refreshed",
+    "rotated",
+    "cached",
+    "redacted",
+    "hidden",
+    "masked",
+    "omitted",
+    "truncated",
+    "locked",
+    "active",
+    "inactive",
+    "unavailable",
+    "successfully",
+    "unauthorized",
+    "forbidden",
+    "access",
 ];
+
+/// Whether the value at `at` is a status word (any case; the first part of a snake_case
+/// code like `invalid_grant`), ended by a blank, the end, or `.,;()=` (`Ok@*m…` is a
+/// password).
+fn status_word(bytes: &[u8], at: usize) -> bool {
+    let rest = bytes.get(at..).unwrap_or_default();
+    let len = rest.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let mut end = len;
+    while rest.get(end) == Some(&b'_') {
+        end += 1 + rest[end + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+    }
+    len >= 2
+        && matches!(
+            rest.get(end),
+            None | Some(b' ' | b'\t' | b'\n' | b'\r' | b'.' | b',' | b';' | b'(' | b')' | b'=')
+        )
+        && STATUS_WORDS
+            .iter()
+            .any(|w| w.as_bytes().eq_ignore_ascii_case(&rest[..len]))
+}
 
 /// Where the content of an XML element named by the key at `ks..ke` starts: `<password>`,
 /// `<wsse:Password Type="…">` (a namespace prefix, attributes on one line).
@@ -668,7 +854,13 @@ fn pair_value(bytes: &[u8], open: usize, after: usize) -> Option<usize> {
     while bytes.get(p) == Some(&b' ') {
         p += 1;
     }
-    quote_at(bytes, p).map(|_| p)
+    // A pair holds two: `['github-token', 'path', 'fail-on-error']` lists names.
+    let (_, quote) = quote_at(bytes, p)?;
+    let mut close = closing_quote(bytes, p + 1, quote) + 1;
+    while bytes.get(close) == Some(&b' ') {
+        close += 1;
+    }
+    matches!(bytes.get(close), Some(b']' | b')') | None).then_some(p)
 }
 
 /// Names given as the value of a naming key, with the secret under a `value` key that
@@ -817,6 +1009,11 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
 /// the line.
 fn redis_auth_arguments(text: &str, p: usize, class: KeyClass) -> Option<Span> {
     let end = text[p..].find(['\n', '\r']).map_or(text.len(), |i| p + i);
+    // `AUTH failed: WRONGPASS …` reports on a command.
+    let first = text[p..end].split(' ').next().unwrap_or_default();
+    if first.ends_with(':') {
+        return None;
+    }
     span(text, p, trim_end(text, p, end), class, Wrap::None)
 }
 
