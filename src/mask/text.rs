@@ -89,8 +89,17 @@ fn reference(v: &str) -> bool {
                 .iter()
                 .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
     };
-    v.starts_with("${")
-        || v.starts_with("{{")
+    // Template bodies hold names, dots, spaces and braces, never quotes or commas.
+    let template = |open: &str| {
+        v.strip_prefix(open).is_some_and(|body| {
+            body.bytes().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(c, b'_' | b'.' | b':' | b'-' | b' ' | b'{' | b'}' | b'|')
+            })
+        })
+    };
+    template("${")
+        || template("{{")
         || v.starts_with("$(")
         || b.first() == Some(&b'$')
             && (shell_name(&b[1..]) || b[1..].iter().all(u8::is_ascii_digit))
@@ -612,18 +621,25 @@ fn prose_follows(bytes: &[u8], at: usize) -> bool {
 
 /// Whether `bytes` ends with a well-formed marker.
 pub(super) fn ends_with_marker(bytes: &[u8]) -> bool {
-    // Also a marker that replaced a whole unquoted JSON value, quoted: `"[MASKED:…]"`.
-    let bytes = bytes
-        .strip_suffix(b"\\\"")
-        .or_else(|| bytes.strip_suffix(b"\""))
-        .unwrap_or(bytes);
+    // Also a marker that replaced a whole unquoted JSON value, quoted: `"[MASKED:…]"` (the
+    // same quote on both sides).
+    let quote: &[u8] = if bytes.ends_with(b"\\\"") {
+        b"\\\""
+    } else if bytes.ends_with(b"\"") {
+        b"\""
+    } else {
+        b""
+    };
+    let bytes = &bytes[..bytes.len() - quote.len()];
     if bytes.last() != Some(&b']') {
         return false;
     }
-    let window = &bytes[bytes.len().saturating_sub(64)..];
+    let from = bytes.len().saturating_sub(64);
+    let window = &bytes[from..];
     memchr::memmem::rfind(window, super::MARKER_PREFIX.as_bytes()).is_some_and(|at| {
         std::str::from_utf8(&window[at..])
             .is_ok_and(|marker| super::marker_len(marker) == Some(marker.len()))
+            && bytes[..from + at].ends_with(quote)
     })
 }
 
