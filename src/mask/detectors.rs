@@ -159,9 +159,9 @@ pub const SECRETS: &[Spec] = &[
         // IMAP `<tag> LOGIN <user> <password>` (tags like `a001`, `KLHB1`), either quoted. A
         // user name holds no brackets, so a marker is never read as one.
         triggers: &[" LOGIN "],
-        pattern: r#"(?-u:\b)[A-Za-z]{0,8}[0-9]{1,8} LOGIN (?:"[^"\n\[\]]{1,128}"|[^\s"\[\]]{1,128}) (?:"([^"\n]{1,256})"|([^\s"']{1,256}))"#,
+        pattern: IMAP_LOGIN,
         validate: None,
-        finder: None,
+        finder: Some(imap_login),
     },
     Spec {
         name: "cli_credential",
@@ -171,6 +171,15 @@ pub const SECRETS: &[Spec] = &[
         // on every line.
         triggers: &[" -p ", " -p="],
         pattern: r"(?-u:\b)(?:docker|podman|nerdctl|buildah|skopeo|registry|oc)(?:\.exe)? login[ \t][^\n;&|]{0,256}?[ \t]-p(?:[ \t]+|=)([^\s'\x22]+)",
+        validate: None,
+        finder: None,
+    },
+    Spec {
+        name: "cli_credential",
+        // Passwords given to tools as arguments: `echo user:pw | chpasswd`, `sshpass -p pw`,
+        // PHP's `PDO->__construct('mysql:…', 'user', 'pw')` in stack traces.
+        triggers: &["chpasswd", "sshpass", "PDO->"],
+        pattern: r#"echo[ \t]+['"]?[A-Za-z0-9._-]{1,64}:([^\s'"|]{1,256})['"]?[ \t]*\|[ \t]*(?:sudo[ \t]+)?chpasswd|sshpass[ \t]+-p[ \t]*['"]?([^\s'"]{1,256})|PDO->__construct\('[^'\n]{0,512}', '[^'\n]{0,128}', '([^'\n]{1,256})'"#,
         validate: None,
         finder: None,
     },
@@ -300,6 +309,40 @@ pub const SECRETS: &[Spec] = &[
         finder: None,
     },
 ];
+
+/// An IMAP `LOGIN` command and its password (group 1 quoted, group 2 bare).
+const IMAP_LOGIN: &str = r#"(?-u:\b)[A-Za-z]{0,8}[0-9]{1,8} LOGIN (?:"[^"\n\[\]]{1,128}"|[^\s"\[\]]{1,128}) (?:"([^"\n]{1,256})"|([^\s"']{1,256}))"#;
+
+/// [`IMAP_LOGIN`] read at every ` LOGIN `, not only where the last match ended: a quoted user
+/// running over a later command must not hide it (a second pass, with the first command's
+/// password masked, would find it).
+fn imap_login(text: &str, found: &mut Vec<(usize, usize)>) {
+    static REGEX: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        let anchored = format!("^(?:{})", IMAP_LOGIN.trim_start_matches("(?-u:\\b)"));
+        regex::Regex::new(&anchored).expect("IMAP_LOGIN is a valid pattern")
+    });
+    let bytes = text.as_bytes();
+    for hit in memchr::memmem::find_iter(bytes, b" LOGIN ") {
+        let mut tag = hit;
+        while tag > 0 && bytes[tag - 1].is_ascii_alphanumeric() && hit - tag < 16 {
+            tag -= 1;
+        }
+        if tag == hit
+            || tag > 0 && (bytes[tag - 1].is_ascii_alphanumeric() || bytes[tag - 1] == b'_')
+        {
+            continue;
+        }
+        let Some(caps) = REGEX.captures(&text[tag..]) else {
+            continue;
+        };
+        if let Some(password) = caps.iter().skip(1).flatten().next() {
+            let (start, end) = (tag + password.start(), tag + password.end());
+            if super::marker_len(&text[start..]).is_none() {
+                found.push((start, end));
+            }
+        }
+    }
+}
 
 /// The SMTP `AUTH LOGIN` password line. The word starts the line or follows a blank.
 const SMTP_PASSWORD: &str =

@@ -310,8 +310,11 @@ pub fn key_value_spans(
 fn word_before(bytes: &[u8], ks: usize) -> Option<usize> {
     let end = ks.checked_sub(1).filter(|&i| bytes[i] == b' ')?;
     let mut start = end;
-    while start > 0 && bytes[start - 1].is_ascii_alphanumeric() && end - start < 32 {
+    while start > 0 && is_key_byte(bytes[start - 1]) && end - start < 32 {
         start -= 1;
+    }
+    while start < end && !bytes[start].is_ascii_alphanumeric() {
+        start += 1;
     }
     let whole = start == 0 || !is_key_byte(bytes[start - 1]);
     (whole && end - start >= 2).then_some(start)
@@ -989,22 +992,44 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
     }
     // A sentence may join the name and the value: `the new password is Xk9#mP2q`, `reset
     // password to Summer2024!`. Only a password-shaped value counts after these words.
+    // A few words may come between (`the password for role app_rw was set to Spring!7580`,
+    // `rotated password of service user x -> ope@1xwfgu2tLSp`): the joining words are looked
+    // for up to 64 bytes on, within the clause.
+    let shaped_here = || {
+        let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
+        password_shaped(&text[p..trim_end_punctuation(text, p, end)])
+    };
     let joined = JOINING_WORDS
         .iter()
         .find(|w| bytes[p..].starts_with(w.as_bytes()))
-        .map(|w| w.len());
-    if let Some(len) = joined {
-        p += len;
+        .map(|w| p + w.len())
+        .or_else(|| (!shaped_here()).then(|| joined_later(bytes, p)).flatten());
+    if let Some(at) = joined {
+        p = at;
     }
     let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
     let end = trim_end_punctuation(text, p, end);
     let value = &text[p..end];
     if joined.is_some() {
-        return if password_shaped(value) {
+        return if password_shaped(value) || passphrase(value) {
             span(text, p, end, class, Wrap::None)
         } else {
             None
         };
+    }
+    // `DB creds billing/Dragon2025$`, `default creds admin:harbor-nimbus-ember70`: a user name
+    // and its password; the password is masked.
+    if class.0 == "credentials" {
+        if let Some(sep) = value.find(['/', ':']) {
+            let (user, password) = (&value[..sep], &value[sep + 1..]);
+            let user_ok = !user.is_empty()
+                && user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'));
+            if user_ok && (password_shaped(password) || passphrase(password)) {
+                return span(text, p + sep + 1, end, class, Wrap::None);
+            }
+        }
     }
     // A card's verification code after its name: `cvv 123`, `CVC 4821`.
     let card_code = || {
@@ -1076,7 +1101,28 @@ fn shape_may_be_secret(b: &[u8]) -> bool {
 }
 
 /// Words that join a secret's name to its value in a sentence.
-const JOINING_WORDS: &[&str] = &["is now ", "is: ", "is ", "was ", "set to ", "to "];
+const JOINING_WORDS: &[&str] = &[
+    "is now ", "is: ", "is ", "are ", "was ", "set to ", "to ", "-> ",
+];
+
+/// Where the value starts when a joining word comes a few words after the name: the first
+/// ` is `, ` to ` or ` -> ` within 64 bytes, before the clause ends (`.`, `,`, `;`, a quote,
+/// a line break).
+fn joined_later(bytes: &[u8], from: usize) -> Option<usize> {
+    let window = &bytes[from..bytes.len().min(from + 64)];
+    // A full stop ends the clause, a dot inside a name (`db-1.internal`) does not.
+    let clause = (0..window.len())
+        .find(|&i| match window[i] {
+            b'.' => window.get(i + 1).is_none_or(|&b| b == b' '),
+            b',' | b';' | b'"' | b'\n' | b'\r' | b'(' | b')' => true,
+            _ => false,
+        })
+        .unwrap_or(window.len());
+    let clause = &window[..clause];
+    [&b" is now "[..], b" is ", b" are ", b" to ", b" -> "]
+        .iter()
+        .find_map(|w| memchr::memmem::find(clause, w).map(|i| from + i + w.len()))
+}
 
 /// A password as people choose them (`P@ssw0rd1`, `Summer2024!`, `Xk9#mP2q`): 8 to 64 bytes
 /// mixing three kinds or more of lower case, upper case, digits and symbols other than the
@@ -1093,6 +1139,16 @@ fn password_shaped(value: &str) -> bool {
         + has(u8::is_ascii_digit)
         + has(|c| c.is_ascii_punctuation() && !matches!(c, b'-' | b'_' | b'.'))
         >= 3
+}
+
+/// Three words or more joined by `-`, ending in digits: `copper-walnut-nimbus53`.
+fn passphrase(value: &str) -> bool {
+    let words = value.trim_end_matches(|c: char| c.is_ascii_digit());
+    words.len() < value.len()
+        && words.split('-').count() >= 3
+        && words
+            .split('-')
+            .all(|w| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// `8-4-4-4-12` hex digits.
