@@ -176,10 +176,11 @@ pub const SECRETS: &[Spec] = &[
     },
     Spec {
         name: "cli_credential",
-        // Passwords given to tools as arguments: `echo user:pw | chpasswd`, `sshpass -p pw`,
-        // PHP's `PDO->__construct('mysql:…', 'user', 'pw')` in stack traces.
-        triggers: &["chpasswd", "sshpass", "PDO->"],
-        pattern: r#"echo[ \t]+['"]?[A-Za-z0-9._-]{1,64}:([^\s'"|]{1,256})['"]?[ \t]*\|[ \t]*(?:sudo[ \t]+)?chpasswd|sshpass[ \t]+-p[ \t]*['"]?([^\s'"]{1,256})|PDO->__construct\('[^'\n]{0,512}', '[^'\n]{0,128}', '([^'\n]{1,256})'"#,
+        // `sshpass -p pw`. Woken by the registry logins' ` -p `: the trigger searcher is at
+        // its limit — three more literals (`chpasswd`, `sshpass`, `PDO->`) made masking add
+        // +43 % instead of +24 % to the benchmark batch (its literal search left Teddy).
+        triggers: &[" -p "],
+        pattern: r#"sshpass[ \t]+-p[ \t]*['"]?([^\s'"]{1,256})"#,
         validate: None,
         finder: None,
     },
