@@ -58,11 +58,11 @@ pub fn is_placeholder(value: &str) -> bool {
         .iter()
         .any(|p| v.eq_ignore_ascii_case(p))
         || v.bytes().all(|b| b == b'*' || b == b'x' || b == b'X')
-        || v.eq_ignore_ascii_case("[redacted]")
-        || v.eq_ignore_ascii_case("<redacted>")
-        || v.eq_ignore_ascii_case("redacted")
-        || v.eq_ignore_ascii_case("[filtered]")
         || [
+            "[redacted]",
+            "<redacted>",
+            "redacted",
+            "[filtered]",
             "[masked]",
             "[hidden]",
             "<hidden>",
