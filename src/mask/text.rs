@@ -585,6 +585,16 @@ fn prose_follows(bytes: &[u8], at: usize) -> bool {
             .take_while(|b| b.is_ascii_lowercase())
             .count()
     };
+    // A lower-case word of two letters or more that does not go on into a key (`user:`,
+    // `user_id`, `v2`, `userId`).
+    let word_not_key = |from: usize| {
+        let len = lower(from);
+        len >= 2
+            && !matches!(
+                bytes.get(from + len),
+                Some(b':' | b'=' | b'_' | b'-' | b'.' | b'0'..=b'9' | b'A'..=b'Z')
+            )
+    };
     let capital = bytes.get(at).is_some_and(u8::is_ascii_uppercase);
     let mut end = at + usize::from(capital);
     let first = lower(end);
@@ -599,25 +609,11 @@ fn prose_follows(bytes: &[u8], at: usize) -> bool {
     }
     match bytes.get(end) {
         // `token: caducado, solicite uno nuevo`: a list of words goes on.
-        Some(b',') if bytes.get(end + 1) == Some(&b' ') => {
-            let second = lower(end + 2);
-            second >= 2
-                && !matches!(
-                    bytes.get(end + 2 + second),
-                    Some(b':' | b'=' | b'_' | b'-' | b'.' | b'0'..=b'9' | b'A'..=b'Z')
-                )
-        }
+        Some(b',') if bytes.get(end + 1) == Some(&b' ') => word_not_key(end + 2),
         Some(b' ') if humps > 1 => true,
         // A marker may stand for a word of the sentence (a second pass sees it).
         Some(b' ') if bytes[end + 1..].starts_with(super::MARKER_PREFIX.as_bytes()) => true,
-        Some(b' ') => {
-            let second = lower(end + 1);
-            second >= 2
-                && !matches!(
-                    bytes.get(end + 1 + second),
-                    Some(b':' | b'=' | b'_' | b'-' | b'.' | b'0'..=b'9' | b'A'..=b'Z')
-                )
-        }
+        Some(b' ') => word_not_key(end + 1),
         _ => false,
     }
 }
@@ -692,7 +688,8 @@ fn quoted_prefix(bytes: &[u8], at: usize) -> &[u8] {
 }
 
 /// What tools print in place of a value they do not show (Terraform plans).
-const HIDDEN_VALUES: &[&str] = &["(sensitive value)", "(sensitive", "(known after apply)"];
+/// `(sensitive` covers Terraform's `(sensitive value)` and `(sensitive)`.
+const HIDDEN_VALUES: &[&str] = &["(sensitive", "(known after apply)"];
 
 /// Terraform's plan shows a changed value as `"old" -> "new"`: the new one is the key's too.
 /// `old` is the first value's span (ending at its closing quote).
@@ -995,20 +992,22 @@ fn bare_value(text: &str, ks: usize, ke: usize, class: KeyClass) -> Option<Span>
     // A few words may come between (`the password for role app_rw was set to Spring!7580`,
     // `rotated password of service user x -> ope@1xwfgu2tLSp`): the joining words are looked
     // for up to 64 bytes on, within the clause.
-    let shaped_here = || {
-        let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
-        password_shaped(&text[p..trim_end_punctuation(text, p, end)])
-    };
+    let value_end_at =
+        |at: usize| trim_end_punctuation(text, at, value_end(text, at, stops(b",;)]}\"'<\\|")));
+    let mut end = value_end_at(p);
     let joined = JOINING_WORDS
         .iter()
         .find(|w| bytes[p..].starts_with(w.as_bytes()))
         .map(|w| p + w.len())
-        .or_else(|| (!shaped_here()).then(|| joined_later(bytes, p)).flatten());
+        .or_else(|| {
+            (!password_shaped(&text[p..end]))
+                .then(|| joined_later(bytes, p))
+                .flatten()
+        });
     if let Some(at) = joined {
         p = at;
+        end = value_end_at(p);
     }
-    let end = value_end(text, p, stops(b",;)]}\"'<\\|"));
-    let end = trim_end_punctuation(text, p, end);
     let value = &text[p..end];
     if joined.is_some() {
         return if password_shaped(value) || passphrase(value) {
